@@ -1,0 +1,112 @@
+"""ENGINE ``django_pg_real_pool``: Django's PostgreSQL backend pooling through psycopg_pool,
+with each connection returned to the pool as soon as possible (see ``release.py``)."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from django.core.exceptions import ImproperlyConfigured
+
+from . import compat, options
+
+compat.require_psycopg3(options.PSYCOPG_ENGINE)
+
+# Checked before Django's backend is imported, which would otherwise fall back to psycopg2.
+from django.db.backends.postgresql.base import (  # noqa: E402
+    DatabaseWrapper as PostgresDatabaseWrapper,
+)
+
+from . import pools  # noqa: E402
+from .creation import DatabaseCreation  # noqa: E402
+from .release import AsapReleaseMixin  # noqa: E402
+from .session import connection_configurator  # noqa: E402
+
+
+class PsycopgPoolHandle:
+    """A ``psycopg_pool.ConnectionPool`` as the registry sees it."""
+
+    __slots__ = ("_lock", "in_use", "isolation_level", "raw")
+
+    def __init__(self, raw: Any, *, isolation_level: Any) -> None:
+        self.raw = raw
+        #: Django's default is READ COMMITTED; None means "not configured".
+        self.isolation_level = isolation_level
+        #: Checked-out connections; psycopg_pool's stats also count connections being opened.
+        self.in_use = 0
+        self._lock = threading.Lock()
+
+    def getconn(self) -> Any:
+        conn = self.raw.getconn()
+        with self._lock:
+            self.in_use += 1
+        return conn
+
+    def putconn(self, conn: Any) -> None:
+        with self._lock:
+            self.in_use -= 1
+        self.raw.putconn(conn)
+
+    def close(self) -> None:
+        self.raw.close()
+
+
+class DatabaseWrapper(AsapReleaseMixin, PostgresDatabaseWrapper):  # type: ignore[misc]
+    creation_class = DatabaseCreation
+
+    def _pooling_requested(self) -> bool:
+        compat.require_psycopg_pool()
+        pool_options = options.psycopg_pool_options(
+            self.alias, self.settings_dict, accepted=compat.connection_pool_parameters()
+        )
+        if pool_options is not None:
+            options.isolation_level(self.alias, self.settings_dict["OPTIONS"])
+        return pool_options is not None
+
+    def _build_pool(self) -> PsycopgPoolHandle:
+        pool_class = compat.require_psycopg_pool()
+        settings_options = self.settings_dict["OPTIONS"]
+        pool_options = options.psycopg_pool_options(
+            self.alias, self.settings_dict, accepted=compat.connection_pool_parameters()
+        )
+        assert pool_options is not None
+        connect_kwargs = self.get_connection_params()
+        connect_kwargs["autocommit"] = True
+        if self.settings_dict["CONN_HEALTH_CHECKS"]:
+            pool_options.setdefault("check", pool_class.check_connection)
+        pool_options.setdefault("name", self.alias)
+        isolation_level = options.isolation_level(self.alias, settings_options)
+        configure = connection_configurator(
+            time_zone=self.timezone_name,
+            set_time_zone_sql=self.ops.set_time_zone_sql(),
+            role=settings_options.get("assume_role"),
+            isolation_level=isolation_level,
+        )
+        try:
+            pool = pool_class(
+                kwargs=connect_kwargs, open=False, configure=configure, **pool_options
+            )
+        except (TypeError, ValueError) as exc:
+            raise ImproperlyConfigured(
+                f"DATABASES[{self.alias!r}]['OPTIONS']['pool'] was rejected by "
+                f"psycopg_pool.ConnectionPool: {exc}"
+            ) from exc
+        # Opened once, here, under the registry's lock: psycopg_pool < 3.3.1 races when
+        # several threads open the same pool (psycopg issue 1300).
+        pool.open(wait=False)
+        return PsycopgPoolHandle(pool, isolation_level=isolation_level)
+
+    def get_connection_params(self) -> dict[str, Any]:
+        params: dict[str, Any] = super().get_connection_params()
+        for key in options.ENGINE_OPTION_KEYS:
+            params.pop(key, None)
+        return params
+
+    @property
+    def pool(self) -> Any:
+        """The ``psycopg_pool.ConnectionPool`` of this alias, or None (Django's API)."""
+        entry = self._pool_entry()
+        return None if entry is None else entry.handle.raw
+
+
+__all__ = ["DatabaseWrapper", "pools"]

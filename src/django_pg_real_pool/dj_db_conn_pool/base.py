@@ -1,0 +1,106 @@
+"""ENGINE ``django_pg_real_pool.dj_db_conn_pool``: django-db-connection-pool's PostgreSQL
+backend (a SQLAlchemy ``QueuePool`` per alias), with each connection returned to the pool as
+soon as possible (see ``release.py``).
+
+The pools live in this package's registry instead of django-db-connection-pool's container,
+which is keyed by alias only, survives ``fork()`` and ignores settings changes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django_pg_real_pool import compat, options
+
+compat.require_psycopg3(options.DJ_DB_CONN_POOL_ENGINE)
+compat.require_dj_db_conn_pool()
+
+# Checked before import: without the extra these raise a bare ImportError.
+import psycopg  # noqa: E402
+from dj_db_conn_pool.backends.postgresql.base import (  # noqa: E402
+    DatabaseWrapper as PoolDatabaseWrapper,
+)
+from django.db.backends.postgresql.base import (  # noqa: E402
+    DatabaseWrapper as PostgresDatabaseWrapper,
+)
+from sqlalchemy import pool as sqlalchemy_pool  # noqa: E402
+
+from django_pg_real_pool.creation import DatabaseCreation  # noqa: E402
+from django_pg_real_pool.release import AsapReleaseMixin  # noqa: E402
+from django_pg_real_pool.session import connection_configurator  # noqa: E402
+
+
+class QueuePoolHandle:
+    """A SQLAlchemy ``QueuePool`` as the registry sees it."""
+
+    __slots__ = ("isolation_level", "raw")
+
+    def __init__(self, raw: Any, *, isolation_level: Any) -> None:
+        self.raw = raw
+        self.isolation_level = isolation_level
+
+    def getconn(self) -> Any:
+        fairy = self.raw.connect()
+        # Django reads connection.info (server version, parameters); so does
+        # django-db-connection-pool's own wrapper.
+        fairy.info = fairy.driver_connection.info
+        return fairy
+
+    def putconn(self, conn: Any) -> None:
+        conn.close()
+
+    def close(self) -> None:
+        self.raw.dispose()
+
+
+class DatabaseWrapper(AsapReleaseMixin, PoolDatabaseWrapper):  # type: ignore[misc]
+    creation_class = DatabaseCreation
+
+    def _pooling_requested(self) -> bool:
+        options.queue_pool_options(self.alias, self.settings_dict)
+        return True
+
+    def _build_pool(self) -> QueuePoolHandle:
+        pool_options = options.queue_pool_options(self.alias, self.settings_dict)
+        settings_options = self.settings_dict["OPTIONS"]
+        connect_kwargs = self.get_connection_params()
+        connect_kwargs["autocommit"] = True
+        isolation_level = options.isolation_level(self.alias, settings_options)
+        configure = connection_configurator(
+            time_zone=self.timezone_name,
+            set_time_zone_sql=self.ops.set_time_zone_sql(),
+            role=settings_options.get("assume_role"),
+            isolation_level=isolation_level,
+        )
+
+        def create() -> Any:
+            conn = psycopg.connect(**connect_kwargs)
+            try:
+                configure(conn)
+            except BaseException:
+                conn.close()
+                raise
+            return conn
+
+        pool = sqlalchemy_pool.QueuePool(
+            create, dialect=self._get_dialect(), **pool_options.as_kwargs()
+        )
+        return QueuePoolHandle(pool, isolation_level=isolation_level)
+
+    def _psycopg_connection(self, conn: Any) -> Any:
+        # SQLAlchemy hands out a proxy; the no-database alias gets a plain connection.
+        return getattr(conn, "driver_connection", conn)
+
+    def _set_autocommit(self, autocommit: bool) -> None:
+        with self.wrap_database_errors:
+            self._psycopg_connection(self.connection).autocommit = autocommit
+
+    def get_connection_params(self) -> dict[str, Any]:
+        params: dict[str, Any] = super().get_connection_params()
+        for key in options.ENGINE_OPTION_KEYS:
+            params.pop(key, None)
+        return params
+
+    def get_new_connection(self, conn_params: dict[str, Any]) -> Any:
+        # Only reached for the no-database alias: a plain connection, not one more pool.
+        return PostgresDatabaseWrapper.get_new_connection(self, conn_params)

@@ -1,0 +1,261 @@
+"""The one place where pool settings in ``DATABASES`` are validated.
+
+Every rejection is an ``ImproperlyConfigured`` naming the alias, the key, what is accepted
+and how to fix it: never a ``TypeError`` from deep inside psycopg_pool or SQLAlchemy.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from django.core.exceptions import ImproperlyConfigured
+
+PSYCOPG_ENGINE = "django_pg_real_pool"
+DJ_DB_CONN_POOL_ENGINE = "django_pg_real_pool.dj_db_conn_pool"
+
+#: ``OPTIONS`` keys that belong to this package, not to ``psycopg.connect()``.
+ENGINE_OPTION_KEYS = frozenset({"pool", "trace_unclosed_cursors"})
+
+#: ``ConnectionPool`` arguments the engine sets itself, and why a user may not.
+OWNED_POOL_ARGUMENTS = {
+    "conninfo": "the connection target comes from NAME, USER, PASSWORD, HOST, PORT and OPTIONS",
+    "kwargs": "connection parameters come from NAME, USER, PASSWORD, HOST, PORT and OPTIONS",
+    "open": "the engine opens the pool on first use",
+    "configure": "the engine configures each new connection (time zone, assume_role, "
+    "isolation_level); use Django's connection_created signal for your own setup",
+}
+
+_NUMBER_ARGUMENTS = {
+    "timeout": "a positive number of seconds",
+    "max_lifetime": "a positive number of seconds",
+    "max_idle": "a positive number of seconds",
+    "reconnect_timeout": "a positive number of seconds",
+}
+_INTEGER_ARGUMENTS = {
+    "min_size": "an integer >= 0",
+    "max_waiting": "an integer >= 0 (0 means unlimited)",
+    "num_workers": "an integer >= 1",
+}
+
+#: django-db-connection-pool's effective defaults (its code, not its README).
+QUEUE_POOL_DEFAULTS: Mapping[str, Any] = {
+    "POOL_SIZE": 10,
+    "MAX_OVERFLOW": 10,
+    "RECYCLE": 900,
+    "TIMEOUT": 30,
+    "PRE_PING": True,
+    "ECHO": False,
+}
+
+
+def _where(alias: str, *keys: str) -> str:
+    return f"DATABASES[{alias!r}]" + "".join(f"[{key!r}]" for key in keys)
+
+
+def _did_you_mean(key: str, choices: Iterable[str]) -> str:
+    close = difflib.get_close_matches(key, sorted(choices), n=1)
+    return f" Did you mean {close[0]!r}?" if close else ""
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def check_conn_max_age(alias: str, settings_dict: Mapping[str, Any]) -> None:
+    """Pooled connections are returned after each query, so they cannot persist."""
+    max_age = settings_dict.get("CONN_MAX_AGE", 0)
+    if max_age != 0:
+        raise ImproperlyConfigured(
+            "Pooling doesn't support persistent connections. "
+            f"{_where(alias, 'CONN_MAX_AGE')} is {max_age!r}; set it to 0 (or remove it): "
+            "the pool keeps the connections open."
+        )
+
+
+def _check_engine_options(alias: str, options: Mapping[str, Any]) -> None:
+    trace = options.get("trace_unclosed_cursors", False)
+    if not isinstance(trace, bool):
+        raise ImproperlyConfigured(
+            f"{_where(alias, 'OPTIONS', 'trace_unclosed_cursors')} must be True or False, "
+            f"not {trace!r}."
+        )
+
+
+def psycopg_pool_options(
+    alias: str, settings_dict: Mapping[str, Any], *, accepted: frozenset[str]
+) -> dict[str, Any] | None:
+    """Validated ``ConnectionPool`` keyword arguments, or None when pooling is off.
+
+    ``accepted`` is what the installed psycopg_pool's ``ConnectionPool`` takes.
+    """
+    options = settings_dict.get("OPTIONS") or {}
+    _check_engine_options(alias, options)
+    if "pool" not in options:
+        raise ImproperlyConfigured(
+            f"{_where(alias)} uses ENGINE {PSYCOPG_ENGINE!r} without OPTIONS['pool']. "
+            "This engine returns the connection to its pool after every query; without a pool "
+            "that would open a new PostgreSQL connection per query. Set OPTIONS['pool'] to True "
+            "(psycopg_pool's defaults) or to a dict of psycopg_pool.ConnectionPool arguments, "
+            "e.g. {'min_size': 2, 'max_size': 4}; set it to False to use this engine exactly "
+            "like Django's PostgreSQL backend."
+        )
+    value = options["pool"]
+    if value is False:
+        return None
+    if value is True:
+        pool_options: dict[str, Any] = {}
+    elif isinstance(value, Mapping):
+        pool_options = dict(value)
+    else:
+        raise ImproperlyConfigured(
+            f"{_where(alias, 'OPTIONS', 'pool')} must be True, False or a dict of "
+            f"psycopg_pool.ConnectionPool arguments, not {type(value).__name__} {value!r}."
+        )
+    check_conn_max_age(alias, settings_dict)
+    for key, val in pool_options.items():
+        _check_pool_argument(alias, key, val, accepted=accepted)
+    return pool_options
+
+
+def _check_pool_argument(
+    alias: str, key: object, value: object, *, accepted: frozenset[str]
+) -> None:
+    where = _where(alias, "OPTIONS", "pool")
+    if not isinstance(key, str):
+        raise ImproperlyConfigured(f"{where} has a non-string key {key!r}.")
+    if key in OWNED_POOL_ARGUMENTS:
+        raise ImproperlyConfigured(
+            f"{where}[{key!r}] cannot be set: {OWNED_POOL_ARGUMENTS[key]}. Remove the key."
+        )
+    if key not in accepted:
+        usable = sorted(accepted - OWNED_POOL_ARGUMENTS.keys())
+        raise ImproperlyConfigured(
+            f"{where} has an unknown key {key!r}: the installed psycopg_pool.ConnectionPool "
+            f"accepts {', '.join(usable)}.{_did_you_mean(key, usable)}"
+        )
+    if key in _NUMBER_ARGUMENTS and not (_is_number(value) and value > 0):  # type: ignore[operator]
+        raise ImproperlyConfigured(
+            f"{where}[{key!r}] must be {_NUMBER_ARGUMENTS[key]}, not {value!r}."
+        )
+    if key in _INTEGER_ARGUMENTS:
+        minimum = 1 if key == "num_workers" else 0
+        if not (isinstance(value, int) and not isinstance(value, bool) and value >= minimum):
+            raise ImproperlyConfigured(
+                f"{where}[{key!r}] must be {_INTEGER_ARGUMENTS[key]}, not {value!r}."
+            )
+    if (
+        key == "max_size"
+        and value is not None
+        and not (isinstance(value, int) and not isinstance(value, bool) and value >= 1)
+    ):
+        raise ImproperlyConfigured(
+            f"{where}['max_size'] must be an integer >= 1 or None (same as min_size), "
+            f"not {value!r}."
+        )
+    if key in ("check", "reset", "reconnect_failed") and value is not None and not callable(value):
+        raise ImproperlyConfigured(f"{where}[{key!r}] must be a callable or None, not {value!r}.")
+
+
+@dataclass(frozen=True)
+class QueuePoolOptions:
+    """``POOL_OPTIONS`` of the django-db-connection-pool engine, validated, defaults applied."""
+
+    pool_size: int
+    max_overflow: int
+    recycle: float
+    timeout: float
+    pre_ping: bool
+    echo: bool | str
+
+    def as_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of ``sqlalchemy.pool.QueuePool``."""
+        return {
+            "pool_size": self.pool_size,
+            "max_overflow": self.max_overflow,
+            "recycle": self.recycle,
+            "timeout": self.timeout,
+            "pre_ping": self.pre_ping,
+            "echo": self.echo,
+        }
+
+
+def queue_pool_options(alias: str, settings_dict: Mapping[str, Any]) -> QueuePoolOptions:
+    """Validate ``POOL_OPTIONS``; django-db-connection-pool itself drops bad keys silently."""
+    options = settings_dict.get("OPTIONS") or {}
+    _check_engine_options(alias, options)
+    if "pool" in options:
+        raise ImproperlyConfigured(
+            f"{_where(alias, 'OPTIONS', 'pool')} cannot be used with ENGINE "
+            f"{DJ_DB_CONN_POOL_ENGINE!r}: that engine pools through SQLAlchemy already, so "
+            "connections would be pooled twice. Configure the pool with "
+            f"{_where(alias, 'POOL_OPTIONS')} (POOL_SIZE, MAX_OVERFLOW, RECYCLE, TIMEOUT, "
+            f"PRE_PING, ECHO), or switch to ENGINE {PSYCOPG_ENGINE!r} to keep OPTIONS['pool']."
+        )
+    check_conn_max_age(alias, settings_dict)
+    raw = settings_dict.get("POOL_OPTIONS") or {}
+    where = _where(alias, "POOL_OPTIONS")
+    if not isinstance(raw, Mapping):
+        raise ImproperlyConfigured(f"{where} must be a dict, not {type(raw).__name__} {raw!r}.")
+    valid = ", ".join(QUEUE_POOL_DEFAULTS)
+    for key in raw:
+        if key in QUEUE_POOL_DEFAULTS:
+            continue
+        if isinstance(key, str) and key.upper() in QUEUE_POOL_DEFAULTS:
+            raise ImproperlyConfigured(
+                f"{where} has the key {key!r}; keys must be UPPERCASE: use {key.upper()!r}. "
+                f"Valid keys: {valid}."
+            )
+        hint = _did_you_mean(str(key).upper(), QUEUE_POOL_DEFAULTS)
+        raise ImproperlyConfigured(
+            f"{where} has an unknown key {key!r}. Valid keys: {valid}.{hint}"
+        )
+    merged = {**QUEUE_POOL_DEFAULTS, **raw}
+
+    def integer(key: str, minimum: int, meaning: str) -> int:
+        value = merged[key]
+        if not (isinstance(value, int) and not isinstance(value, bool) and value >= minimum):
+            raise ImproperlyConfigured(f"{where}[{key!r}] must be {meaning}, not {value!r}.")
+        return value
+
+    def seconds(key: str, meaning: str, *, allow_disable: bool) -> float:
+        value = merged[key]
+        if _is_number(value) and (value > 0 or (allow_disable and value == -1)):
+            return float(value)
+        raise ImproperlyConfigured(f"{where}[{key!r}] must be {meaning}, not {value!r}.")
+
+    pre_ping = merged["PRE_PING"]
+    if not isinstance(pre_ping, bool):
+        raise ImproperlyConfigured(f"{where}['PRE_PING'] must be True or False, not {pre_ping!r}.")
+    echo = merged["ECHO"]
+    if not (isinstance(echo, bool) or echo == "debug"):
+        raise ImproperlyConfigured(f"{where}['ECHO'] must be True, False or 'debug', not {echo!r}.")
+    return QueuePoolOptions(
+        pool_size=integer("POOL_SIZE", 1, "an integer >= 1"),
+        max_overflow=integer("MAX_OVERFLOW", -1, "an integer >= 0, or -1 for no limit"),
+        recycle=seconds(
+            "RECYCLE", "a positive number of seconds, or -1 to never recycle", allow_disable=True
+        ),
+        timeout=seconds("TIMEOUT", "a positive number of seconds", allow_disable=False),
+        pre_ping=pre_ping,
+        echo=echo,
+    )
+
+
+def isolation_level(alias: str, options: Mapping[str, Any]) -> Any:
+    """The ``psycopg.IsolationLevel`` from ``OPTIONS['isolation_level']``, or None."""
+    from psycopg import IsolationLevel
+
+    if "isolation_level" not in options:
+        return None
+    value = options["isolation_level"]
+    try:
+        return IsolationLevel(value)
+    except ValueError:
+        names = ", ".join(f"IsolationLevel.{level.name}" for level in IsolationLevel)
+        raise ImproperlyConfigured(
+            f"{_where(alias, 'OPTIONS', 'isolation_level')} is {value!r}, which is not a "
+            f"transaction isolation level. Use one of the psycopg.IsolationLevel values: {names}."
+        ) from None
