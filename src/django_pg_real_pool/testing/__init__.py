@@ -1,0 +1,1 @@
+"""Test-suite helpers: throwaway PostgreSQL servers and the pytest plugin."""

@@ -1,0 +1,1 @@
+"""Ways of getting a PostgreSQL server to run tests against."""
