@@ -16,6 +16,7 @@ compat.require_psycopg3(options.PSYCOPG_ENGINE)
 from django.db.backends.postgresql.base import (  # noqa: E402
     DatabaseWrapper as PostgresDatabaseWrapper,
 )
+from psycopg_pool import PoolTimeout  # noqa: E402
 
 from . import pools  # noqa: E402
 from .creation import DatabaseCreation  # noqa: E402
@@ -37,7 +38,11 @@ class PsycopgPoolHandle:
         self._lock = threading.Lock()
 
     def getconn(self) -> Any:
-        conn = self.raw.getconn()
+        try:
+            conn = self.raw.getconn()
+        except PoolTimeout as exc:
+            # psycopg_pool does not say which pool timed out.
+            raise PoolTimeout(f"pool {self.raw.name!r}: {exc}") from exc
         with self._lock:
             self.in_use += 1
         return conn

@@ -23,6 +23,8 @@ from dj_db_conn_pool.backends.postgresql.base import (  # noqa: E402
 from django.db.backends.postgresql.base import (  # noqa: E402
     DatabaseWrapper as PostgresDatabaseWrapper,
 )
+from psycopg_pool import PoolTimeout  # noqa: E402
+from sqlalchemy import exc as sqlalchemy_exc  # noqa: E402
 from sqlalchemy import pool as sqlalchemy_pool  # noqa: E402
 
 from django_pg_real_pool.creation import DatabaseCreation  # noqa: E402
@@ -33,14 +35,23 @@ from django_pg_real_pool.session import connection_configurator  # noqa: E402
 class QueuePoolHandle:
     """A SQLAlchemy ``QueuePool`` as the registry sees it."""
 
-    __slots__ = ("isolation_level", "raw")
+    __slots__ = ("alias", "isolation_level", "raw")
 
-    def __init__(self, raw: Any, *, isolation_level: Any) -> None:
+    def __init__(self, raw: Any, *, alias: str, isolation_level: Any) -> None:
         self.raw = raw
+        self.alias = alias
         self.isolation_level = isolation_level
 
     def getconn(self) -> Any:
-        fairy = self.raw.connect()
+        try:
+            fairy = self.raw.connect()
+        except sqlalchemy_exc.TimeoutError as exc:
+            # The same error as the other engine's, so that Django raises OperationalError
+            # and one except clause serves both engines.
+            raise PoolTimeout(
+                f"pool {self.alias!r}: couldn't get a connection after "
+                f"{self.raw.timeout():.2f} sec ({exc})"
+            ) from exc
         # Django reads connection.info (server version, parameters); so does
         # django-db-connection-pool's own wrapper.
         fairy.info = fairy.driver_connection.info
@@ -85,7 +96,7 @@ class DatabaseWrapper(AsapReleaseMixin, PoolDatabaseWrapper):  # type: ignore[mi
         pool = sqlalchemy_pool.QueuePool(
             create, dialect=self._get_dialect(), **pool_options.as_kwargs()
         )
-        return QueuePoolHandle(pool, isolation_level=isolation_level)
+        return QueuePoolHandle(pool, alias=self.alias, isolation_level=isolation_level)
 
     def _psycopg_connection(self, conn: Any) -> Any:
         # SQLAlchemy hands out a proxy; the no-database alias gets a plain connection.
