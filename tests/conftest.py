@@ -1,0 +1,157 @@
+"""Starts one throwaway PostgreSQL server for the session and configures Django against it.
+
+Aliases (all on the database ``realpool``):
+``default``  ENGINE django_pg_real_pool (psycopg_pool)
+``dj``       ENGINE django_pg_real_pool.dj_db_conn_pool
+``plain``    Django's PostgreSQL backend without a pool (a readiness probe)
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import os
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from django_pg_real_pool.testing.servers.local import LocalServer, find_binaries
+
+TESTS = Path(__file__).parent
+sys.path.insert(0, str(TESTS))
+
+DATABASE = "realpool"
+POOLED_ALIASES = ("default", "dj")
+_server: LocalServer | None = None
+
+
+def server() -> LocalServer:
+    assert _server is not None, "the PostgreSQL server was not started"
+    return _server
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global _server  # noqa: PLW0603
+    import django
+    from django.conf import settings
+
+    _server = LocalServer(find_binaries())
+    _server.start()
+    with psycopg.connect(**_server.connect_kwargs(), autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {DATABASE}")
+    common = {
+        "NAME": DATABASE,
+        "USER": _server.user,
+        "HOST": _server.host,
+        "PORT": _server.port,
+    }
+    settings.configure(
+        DATABASES={
+            "default": {
+                **common,
+                "ENGINE": "django_pg_real_pool",
+                "OPTIONS": {"pool": {"min_size": 1, "max_size": 4, "timeout": 10}},
+            },
+            "dj": {
+                **common,
+                "ENGINE": "django_pg_real_pool.dj_db_conn_pool",
+                "POOL_OPTIONS": {"POOL_SIZE": 4, "MAX_OVERFLOW": 0, "TIMEOUT": 10},
+            },
+            "plain": {**common, "ENGINE": "django.db.backends.postgresql"},
+        },
+        INSTALLED_APPS=["app"],
+        USE_TZ=True,
+        TIME_ZONE="UTC",
+        DEFAULT_AUTO_FIELD="django.db.models.AutoField",
+    )
+    django.setup()
+    from django.db import connections
+
+    from app.models import Item
+
+    with connections["plain"].schema_editor() as editor:
+        editor.create_model(Item)
+    connections["plain"].close()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _server is not None:
+        from django_pg_real_pool import close_all_pools
+
+        close_all_pools()
+        _server.close()
+
+
+@pytest.fixture(params=POOLED_ALIASES)
+def alias(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Each test runs once per engine."""
+    from django.db import connections
+
+    yield request.param
+    connections[request.param].close()
+
+
+@pytest.fixture(autouse=True)
+def _clean_items() -> Iterator[None]:
+    yield
+    from django.db import connections
+
+    with connections["plain"].cursor() as cursor:
+        cursor.execute("TRUNCATE app_item")
+    connections["plain"].close()
+
+
+_counter = itertools.count()
+
+
+@pytest.fixture
+def make_alias() -> Iterator[Callable[..., str]]:
+    """Register a temporary alias: ``make_alias(engine_alias, OPTIONS=..., **settings)``.
+
+    The new alias copies the settings of ``engine_alias`` and overrides what is given.
+    """
+    from django.db import connections
+
+    made: list[str] = []
+
+    def make(template: str = "default", **overrides: Any) -> str:
+        name = f"tmp{next(_counter)}_{template}"
+        entry = copy.deepcopy(connections.settings[template])
+        entry.update(overrides)
+        connections.settings[name] = entry  # the same dict as settings.DATABASES
+        made.append(name)
+        return name
+
+    yield make
+    for name in made:
+        if name in connections:  # type: ignore[operator]
+            connections[name].close()
+            close_pool = getattr(connections[name], "close_pool", None)
+            if close_pool is not None:
+                close_pool()
+            del connections[name]
+        from django_pg_real_pool import pools
+
+        pools.retire(name)
+        del connections.settings[name]
+
+
+def superuser_connect(dbname: str = DATABASE) -> psycopg.Connection[Any]:
+    return psycopg.connect(**server().connect_kwargs(dbname), autocommit=True)
+
+
+def scenario_env() -> dict[str, str]:
+    """Environment for scenario scripts run in a subprocess."""
+    s = server()
+    return {
+        **os.environ,
+        "PGRP_HOST": s.host,
+        "PGRP_PORT": str(s.port),
+        "PGRP_USER": s.user,
+        "PGRP_DATABASE": DATABASE,
+        "PYTHONPATH": str(TESTS),
+    }

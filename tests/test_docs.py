@@ -1,0 +1,50 @@
+"""Every ```python block of the README and of docs/ runs against the test server."""
+
+from __future__ import annotations
+
+import copy
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.db import connections
+
+from helpers import released
+
+ROOT = Path(__file__).parent.parent
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+BLOCK = re.compile(r"^```python\n(.*?)^```", re.DOTALL | re.MULTILINE)
+SERVER_KEYS = ("NAME", "USER", "PASSWORD", "HOST", "PORT")
+
+
+def blocks() -> list[Any]:
+    found = []
+    for page in PAGES:
+        for number, match in enumerate(BLOCK.finditer(page.read_text()), start=1):
+            found.append(pytest.param(match.group(1), id=f"{page.name}-{number}"))
+    return found
+
+
+def test_every_page_has_been_read() -> None:
+    assert {page.name for page in PAGES} >= {"README.md", "engines.md", "release.md"}
+    assert len(blocks()) >= 6
+
+
+@pytest.mark.parametrize("code", blocks())
+def test_block_runs(code: str, make_alias) -> None:
+    namespace: dict[str, Any] = {}
+    exec(compile(code, "<doc block>", "exec"), namespace)
+    if "DATABASES" not in namespace:
+        return
+    # A settings sample: each alias must be accepted and serve a query on the test server.
+    for settings in namespace["DATABASES"].values():
+        overrides = copy.deepcopy(settings)
+        for key in SERVER_KEYS:
+            overrides.pop(key, None)
+        overrides.setdefault("OPTIONS", {})
+        name = make_alias("default", **overrides)
+        with connections[name].cursor() as cursor:
+            cursor.execute("SELECT 1")
+            assert cursor.fetchone() == (1,)
+        assert released(name)
