@@ -61,8 +61,8 @@ def database_used_after_create_test_db(make_alias, engine: str) -> tuple[str, st
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
     connection.close()
-    # Django 6.1 deprecates the serialize argument (and no longer serializes by default).
-    serialize = {} if django.VERSION >= (6, 1) else {"serialize": False}
+    # Django 6.0 deprecates the serialize argument (and no longer serializes by default).
+    serialize = {} if django.VERSION >= (6, 0) else {"serialize": False}
     connection.creation.create_test_db(verbosity=0, autoclobber=True, **serialize)
     try:
         with connection.cursor() as cursor:
