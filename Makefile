@@ -16,7 +16,7 @@ $(BIN)/.installed: pyproject.toml
 	touch $@
 
 demo: $(BIN)/.installed
-	$(BIN)/python demo/asap_release.py
+	$(BIN)/python benchmarks/sharing.py
 
 test: $(BIN)/.installed
 	$(BIN)/tox run-parallel -m ci --parallel auto --parallel-live

@@ -24,10 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 import django
-import psycopg
-from django.conf import settings
-
-from django_pg_real_pool.testing.servers.local import LocalServer, find_binaries
+from _common import django_on_throwaway_server
 
 
 def contenders(common: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -88,19 +85,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7)
     args = parser.parse_args()
 
-    server = LocalServer(find_binaries())
-    server.start()
-    try:
-        with psycopg.connect(**server.connect_kwargs(), autocommit=True) as conn:
-            conn.execute("CREATE DATABASE bench")
-        common = {"NAME": "bench", "USER": server.user, "HOST": server.host, "PORT": server.port}
-        databases = contenders(common)
-        settings.configure(
-            DATABASES={"default": {**common, "ENGINE": "django.db.backends.postgresql"}}
-            | databases,
-            USE_TZ=True,
-        )
-        django.setup()
+    with django_on_throwaway_server(contenders) as (server, databases):
         runs = {alias: workload(alias, args.queries) for alias in databases}
         wall: dict[str, list[float]] = {alias: [] for alias in runs}
         cpu: dict[str, list[float]] = {alias: [] for alias in runs}
@@ -118,24 +103,10 @@ def main() -> None:
             f"{args.rounds} rounds x {args.queries} queries, medians per query:\n"
         )
         print(f"{'contender':52} {'wall us':>8} {'x floor':>8} {'cpu us':>8} {'x floor':>8}")
+        w0, c0 = statistics.median(wall[floor]), statistics.median(cpu[floor])
         for alias in runs:
             w, c = statistics.median(wall[alias]), statistics.median(cpu[alias])
-            w0, c0 = statistics.median(wall[floor]), statistics.median(cpu[floor])
             print(f"{alias:52} {w * 1e6:8.1f} {w / w0:8.2f} {c * 1e6:8.1f} {c / c0:8.2f}")
-    finally:
-        from django.db import connections
-
-        from django_pg_real_pool import close_all_pools
-
-        for connection in connections.all():
-            connection.close()
-            if getattr(connection, "pool", None) is not None:
-                connection.close_pool()
-        from dj_db_conn_pool.core import pool_container
-
-        pool_container.dispose()
-        close_all_pools()
-        server.close()
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ closing the connection at the end of the request as Django does. A plain pool pi
 connection per request, so only 4 requests run at a time; this engine holds a connection
 only while a query runs.
 
-Run: python demo/asap_release.py [--requests-per-thread N]
+Run: python benchmarks/sharing.py [--requests-per-thread N]
 """
 
 from __future__ import annotations
@@ -19,10 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import django
-import psycopg
-from django.conf import settings
-
-from django_pg_real_pool.testing.servers.local import LocalServer, find_binaries
+from _common import django_on_throwaway_server
 
 THREADS = 16
 POOL_SIZE = 4
@@ -115,19 +112,7 @@ def main() -> None:
     parser.add_argument("--requests-per-thread", type=int, default=10)
     args = parser.parse_args()
 
-    server = LocalServer(find_binaries())
-    server.start()
-    try:
-        with psycopg.connect(**server.connect_kwargs(), autocommit=True) as conn:
-            conn.execute("CREATE DATABASE demo")
-        common = {"NAME": "demo", "USER": server.user, "HOST": server.host, "PORT": server.port}
-        databases = contenders(common)
-        settings.configure(
-            DATABASES={"default": {**common, "ENGINE": "django.db.backends.postgresql"}}
-            | databases,
-            USE_TZ=True,
-        )
-        django.setup()
+    with django_on_throwaway_server(contenders, database="demo") as (server, databases):
         print(
             f"PostgreSQL {server.binaries.version}, Django {django.get_version()}: "
             f"{THREADS} threads x {args.requests_per_thread} requests, each "
@@ -144,11 +129,6 @@ def main() -> None:
                 f"{result.latency_p50 * 1000:7.1f} {result.latency_max * 1000:7.1f} "
                 f"{result.seconds / ours.seconds:12.2f}x"
             )
-    finally:
-        from django_pg_real_pool import close_all_pools
-
-        close_all_pools()
-        server.close()
 
 
 if __name__ == "__main__":
