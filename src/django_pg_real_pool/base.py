@@ -3,7 +3,6 @@ with each connection returned to the pool as soon as possible (see ``release.py`
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
@@ -16,40 +15,42 @@ compat.require_psycopg3(options.PSYCOPG_ENGINE)
 from django.db.backends.postgresql.base import (  # noqa: E402
     DatabaseWrapper as PostgresDatabaseWrapper,
 )
-from psycopg_pool import PoolTimeout  # noqa: E402
 
 from . import pools  # noqa: E402
 from .creation import DatabaseCreation  # noqa: E402
 from .release import AsapReleaseMixin  # noqa: E402
 from .session import connection_configurator  # noqa: E402
+from .stats import CheckoutCounters  # noqa: E402
 
 
 class PsycopgPoolHandle:
     """A ``psycopg_pool.ConnectionPool`` as the registry sees it."""
 
-    __slots__ = ("_lock", "in_use", "isolation_level", "raw")
+    __slots__ = ("_timeout_error", "counters", "isolation_level", "raw")
 
     def __init__(self, raw: Any, *, isolation_level: Any) -> None:
+        # Imported here: with OPTIONS["pool"] False the engine runs without psycopg_pool.
+        from psycopg_pool import PoolTimeout
+
+        self._timeout_error = PoolTimeout
         self.raw = raw
         #: Django's default is READ COMMITTED; None means "not configured".
         self.isolation_level = isolation_level
-        #: Checked-out connections; psycopg_pool's stats also count connections being opened.
-        self.in_use = 0
-        self._lock = threading.Lock()
+        #: psycopg_pool's own stats count connections being opened as in the pool.
+        self.counters = CheckoutCounters()
 
     def getconn(self) -> Any:
+        return self.counters.checkout(self._getconn)
+
+    def _getconn(self) -> Any:
         try:
-            conn = self.raw.getconn()
-        except PoolTimeout as exc:
+            return self.raw.getconn()
+        except self._timeout_error as exc:
             # psycopg_pool does not say which pool timed out.
-            raise PoolTimeout(f"pool {self.raw.name!r}: {exc}") from exc
-        with self._lock:
-            self.in_use += 1
-        return conn
+            raise self._timeout_error(f"pool {self.raw.name!r}: {exc}") from exc
 
     def putconn(self, conn: Any) -> None:
-        with self._lock:
-            self.in_use -= 1
+        self.counters.returned()
         self.raw.putconn(conn)
 
     def close(self) -> None:

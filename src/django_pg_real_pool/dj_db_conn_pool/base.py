@@ -30,19 +30,24 @@ from sqlalchemy import pool as sqlalchemy_pool  # noqa: E402
 from django_pg_real_pool.creation import DatabaseCreation  # noqa: E402
 from django_pg_real_pool.release import AsapReleaseMixin  # noqa: E402
 from django_pg_real_pool.session import connection_configurator  # noqa: E402
+from django_pg_real_pool.stats import CheckoutCounters  # noqa: E402
 
 
 class QueuePoolHandle:
     """A SQLAlchemy ``QueuePool`` as the registry sees it."""
 
-    __slots__ = ("alias", "isolation_level", "raw")
+    __slots__ = ("alias", "counters", "isolation_level", "raw")
 
     def __init__(self, raw: Any, *, alias: str, isolation_level: Any) -> None:
         self.raw = raw
         self.alias = alias
         self.isolation_level = isolation_level
+        self.counters = CheckoutCounters()
 
     def getconn(self) -> Any:
+        return self.counters.checkout(self._getconn)
+
+    def _getconn(self) -> Any:
         try:
             fairy = self.raw.connect()
         except sqlalchemy_exc.TimeoutError as exc:
@@ -58,6 +63,7 @@ class QueuePoolHandle:
         return fairy
 
     def putconn(self, conn: Any) -> None:
+        self.counters.returned()
         conn.close()
 
     def close(self) -> None:
