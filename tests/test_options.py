@@ -170,7 +170,8 @@ def test_lowercase_pool_options_key_is_refused() -> None:
     rejects(
         DJ,
         "DATABASES['web']['POOL_OPTIONS'] has the key 'pool_size'; keys must be UPPERCASE: "
-        "use 'POOL_SIZE'. Valid keys: POOL_SIZE, MAX_OVERFLOW, RECYCLE, TIMEOUT, PRE_PING, ECHO.",
+        "use 'POOL_SIZE'. Valid keys: POOL_SIZE, MAX_OVERFLOW, RECYCLE, TIMEOUT, PRE_PING, "
+        "ECHO, MAX_WAITING.",
         POOL_OPTIONS={"pool_size": 4},
     )
 
@@ -179,7 +180,8 @@ def test_unknown_pool_options_key_is_refused() -> None:
     rejects(
         DJ,
         "DATABASES['web']['POOL_OPTIONS'] has an unknown key 'POOL_SIZES'. Valid keys: "
-        "POOL_SIZE, MAX_OVERFLOW, RECYCLE, TIMEOUT, PRE_PING, ECHO. Did you mean 'POOL_SIZE'?",
+        "POOL_SIZE, MAX_OVERFLOW, RECYCLE, TIMEOUT, PRE_PING, ECHO, MAX_WAITING. "
+        "Did you mean 'POOL_SIZE'?",
         POOL_OPTIONS={"POOL_SIZES": 4},
     )
 
@@ -193,6 +195,7 @@ def test_unknown_pool_options_key_is_refused() -> None:
         ("TIMEOUT", "30", "a positive number of seconds"),
         ("PRE_PING", 1, "True or False"),
         ("ECHO", "yes", "True, False or 'debug'"),
+        ("MAX_WAITING", -1, "an integer >= 0 (0 means unlimited)"),
     ],
 )
 def test_pool_options_values_are_checked(key: str, value: Any, expected: str) -> None:

@@ -49,6 +49,8 @@ QUEUE_POOL_DEFAULTS: Mapping[str, Any] = {
     "PRE_PING": True,
     "ECHO": False,
 }
+#: Keys this package adds to POOL_OPTIONS, with their defaults.
+QUEUE_POOL_EXTENSIONS: Mapping[str, Any] = {"MAX_WAITING": 0}
 
 
 def _where(alias: str, *keys: str) -> str:
@@ -169,6 +171,9 @@ class QueuePoolOptions:
     timeout: float
     pre_ping: bool
     echo: bool | str
+    #: Checkouts allowed to wait at once before the next is refused (0: no limit). Not a
+    #: QueuePool argument: the engine enforces it, like psycopg_pool's ``max_waiting``.
+    max_waiting: int = 0
 
     def as_kwargs(self) -> dict[str, Any]:
         """Keyword arguments of ``sqlalchemy.pool.QueuePool``."""
@@ -199,20 +204,21 @@ def queue_pool_options(alias: str, settings_dict: Mapping[str, Any]) -> QueuePoo
     where = _where(alias, "POOL_OPTIONS")
     if not isinstance(raw, Mapping):
         raise ImproperlyConfigured(f"{where} must be a dict, not {type(raw).__name__} {raw!r}.")
-    valid = ", ".join(QUEUE_POOL_DEFAULTS)
+    known = {**QUEUE_POOL_DEFAULTS, **QUEUE_POOL_EXTENSIONS}
+    valid = ", ".join(known)
     for key in raw:
-        if key in QUEUE_POOL_DEFAULTS:
+        if key in known:
             continue
-        if isinstance(key, str) and key.upper() in QUEUE_POOL_DEFAULTS:
+        if isinstance(key, str) and key.upper() in known:
             raise ImproperlyConfigured(
                 f"{where} has the key {key!r}; keys must be UPPERCASE: use {key.upper()!r}. "
                 f"Valid keys: {valid}."
             )
-        hint = _did_you_mean(str(key).upper(), QUEUE_POOL_DEFAULTS)
+        hint = _did_you_mean(str(key).upper(), known)
         raise ImproperlyConfigured(
             f"{where} has an unknown key {key!r}. Valid keys: {valid}.{hint}"
         )
-    merged = {**QUEUE_POOL_DEFAULTS, **raw}
+    merged = {**known, **raw}
 
     def integer(key: str, minimum: int, meaning: str) -> int:
         value = merged[key]
@@ -241,6 +247,7 @@ def queue_pool_options(alias: str, settings_dict: Mapping[str, Any]) -> QueuePoo
         timeout=seconds("TIMEOUT", "a positive number of seconds", allow_disable=False),
         pre_ping=pre_ping,
         echo=echo,
+        max_waiting=integer("MAX_WAITING", 0, "an integer >= 0 (0 means unlimited)"),
     )
 
 

@@ -23,7 +23,7 @@ from dj_db_conn_pool.backends.postgresql.base import (  # noqa: E402
 from django.db.backends.postgresql.base import (  # noqa: E402
     DatabaseWrapper as PostgresDatabaseWrapper,
 )
-from psycopg_pool import PoolTimeout  # noqa: E402
+from psycopg_pool import PoolTimeout, TooManyRequests  # noqa: E402
 from sqlalchemy import exc as sqlalchemy_exc  # noqa: E402
 from sqlalchemy import pool as sqlalchemy_pool  # noqa: E402
 
@@ -36,16 +36,32 @@ from django_pg_real_pool.stats import CheckoutCounters  # noqa: E402
 class QueuePoolHandle:
     """A SQLAlchemy ``QueuePool`` as the registry sees it."""
 
-    __slots__ = ("alias", "counters", "isolation_level", "raw")
+    __slots__ = ("alias", "counters", "isolation_level", "max_waiting", "raw")
 
-    def __init__(self, raw: Any, *, alias: str, isolation_level: Any) -> None:
+    def __init__(self, raw: Any, *, alias: str, isolation_level: Any, max_waiting: int) -> None:
         self.raw = raw
         self.alias = alias
         self.isolation_level = isolation_level
+        self.max_waiting = max_waiting
         self.counters = CheckoutCounters()
 
     def getconn(self) -> Any:
+        if self.max_waiting and self.counters.waiting >= self.max_waiting and self._exhausted():
+            # Refused at once, as psycopg_pool does; CheckoutCounters counts the rejection.
+            return self.counters.checkout(self._reject)
         return self.counters.checkout(self._getconn)
+
+    def _exhausted(self) -> bool:
+        overflow = self.raw._max_overflow
+        capacity = self.raw.size() + overflow if overflow >= 0 else None
+        return self.raw.checkedin() == 0 and (
+            capacity is not None and self.raw.checkedout() >= capacity
+        )
+
+    def _reject(self) -> Any:
+        raise TooManyRequests(
+            f"the pool {self.alias!r} has already {self.counters.waiting - 1} requests waiting"
+        )
 
     def _getconn(self) -> Any:
         try:
@@ -102,7 +118,12 @@ class DatabaseWrapper(AsapReleaseMixin, PoolDatabaseWrapper):  # type: ignore[mi
         pool = sqlalchemy_pool.QueuePool(
             create, dialect=self._get_dialect(), **pool_options.as_kwargs()
         )
-        return QueuePoolHandle(pool, alias=self.alias, isolation_level=isolation_level)
+        return QueuePoolHandle(
+            pool,
+            alias=self.alias,
+            isolation_level=isolation_level,
+            max_waiting=pool_options.max_waiting,
+        )
 
     def _psycopg_connection(self, conn: Any) -> Any:
         # SQLAlchemy hands out a proxy; the no-database alias gets a plain connection.
