@@ -19,7 +19,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from django_pg_real_pool.testing.servers import cache as cache_module
 from django_pg_real_pool.testing.servers import local
+from django_pg_real_pool.testing.servers.cache import default_cache_dir
 from django_pg_real_pool.testing.servers.local import (
     LocalServer,
     PostgresBinaries,
@@ -410,3 +412,189 @@ def test_a_sigkilled_owner_does_not_orphan_the_server(binaries: PostgresBinaries
                 stream.close()
         if base_dir is not None:
             shutil.rmtree(base_dir, ignore_errors=True)  # the killed owner could not
+
+
+# The template cache: initdb once, copy the data directory afterwards.
+
+INITDB_OUTPUT = "The files belonging to this database system"
+
+
+def entries(cache: Path) -> list[Path]:
+    return sorted(p for p in cache.iterdir() if not p.name.startswith("."))
+
+
+def started_log(binaries: PostgresBinaries, cache: Path) -> str:
+    """Start a server on the template cache, check it works; its log."""
+    with LocalServer(binaries, template_cache=cache) as srv, psycopg.connect(srv.dsn()) as conn:
+        assert conn.execute("SELECT current_setting('data_directory')").fetchone() == (
+            str(srv.data_dir),
+        )
+        return srv.log_path.read_text()
+
+
+def test_a_template_cache_runs_initdb_once(binaries: PostgresBinaries, tmp_path: Path) -> None:
+    cache = tmp_path / "templates"
+
+    first, second = started_log(binaries, cache), started_log(binaries, cache)
+
+    assert INITDB_OUTPUT in first
+    assert INITDB_OUTPUT not in second
+    [entry] = entries(cache)
+    assert entry.name.startswith(f"pg{binaries.version}-")
+    assert (entry / "data" / "PG_VERSION").read_text().strip() == str(binaries.major)
+
+
+def test_a_template_does_not_depend_on_the_server_settings(
+    binaries: PostgresBinaries, tmp_path: Path
+) -> None:
+    cache = tmp_path / "templates"
+    started_log(binaries, cache)
+
+    with (
+        LocalServer(binaries, template_cache=cache, settings={"work_mem": "7MB"}) as srv,
+        psycopg.connect(srv.dsn()) as conn,
+    ):
+        assert conn.execute("SHOW work_mem").fetchone() == ("7MB",)
+        assert INITDB_OUTPUT not in srv.log_path.read_text()
+    assert len(entries(cache)) == 1
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="only root hands the files to another user")
+def test_a_copied_data_directory_belongs_to_the_server_account(
+    binaries: PostgresBinaries, tmp_path: Path
+) -> None:
+    cache = tmp_path / "templates"  # 0700 root: only we read it, the server gets a copy
+    started_log(binaries, cache)
+
+    with LocalServer(binaries, template_cache=cache) as srv:
+        owner = srv.data_dir.stat().st_uid
+        assert owner != 0
+        assert {p.stat().st_uid for p in srv.data_dir.rglob("*")} == {owner}
+        assert srv.data_dir.stat().st_mode & 0o777 == 0o700
+
+
+def test_concurrent_servers_build_the_template_once(
+    binaries: PostgresBinaries, tmp_path: Path
+) -> None:
+    cache = tmp_path / "templates"
+    barrier = threading.Barrier(3)
+    logs: list[str] = []
+    errors: list[BaseException] = []
+
+    def start() -> None:
+        try:
+            barrier.wait(DEADLINE)
+            logs.append(started_log(binaries, cache))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+
+    assert not errors
+    assert len(logs) == 3
+    assert sum(INITDB_OUTPUT in log for log in logs) == 1
+    assert len(entries(cache)) == 1
+    assert not [p for p in cache.iterdir() if p.name.startswith(".tmp-")]
+
+
+def test_a_damaged_template_is_rebuilt(binaries: PostgresBinaries, tmp_path: Path) -> None:
+    cache = tmp_path / "templates"
+    started_log(binaries, cache)
+    [entry] = entries(cache)
+    (entry / "data" / "PG_VERSION").unlink()  # as a temp cleaner would
+    leftover = cache / f".tmp-{entry.name}-deadbuilder"
+    leftover.mkdir()
+
+    log = started_log(binaries, cache)
+
+    assert INITDB_OUTPUT in log
+    assert entries(cache) == [entry]
+    assert (entry / "data" / "PG_VERSION").exists()
+    assert not leftover.exists()
+    assert INITDB_OUTPUT not in started_log(binaries, cache)
+
+
+def test_a_template_cache_others_can_write_to_is_refused(
+    binaries: PostgresBinaries, tmp_path: Path
+) -> None:
+    cache = tmp_path / "templates"
+    cache.mkdir()
+    cache.chmod(0o777)
+    srv = LocalServer(binaries, template_cache=cache)
+    try:
+        with pytest.raises(ServerStartError, match=r"refusing to use .* mode 777"):
+            srv.start()
+    finally:
+        srv.close()
+
+
+def test_without_gnu_cp_the_template_is_copied_with_owners_and_modes(
+    binaries: PostgresBinaries, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = tmp_path / "templates"
+    started_log(binaries, cache)
+    monkeypatch.setattr(cache_module.shutil, "which", lambda name: None)
+
+    with LocalServer(binaries, template_cache=cache) as srv, psycopg.connect(srv.dsn()) as conn:
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+        assert INITDB_OUTPUT not in srv.log_path.read_text()
+        [entry] = entries(cache)
+        for copied in [srv.data_dir, *srv.data_dir.rglob("*")]:
+            if copied.name.startswith("postmaster.") or "pg_stat" in copied.parts:
+                continue  # written by the running server
+            original = entry / "data" / copied.relative_to(srv.data_dir)
+            if original.exists():
+                mine, theirs = copied.lstat(), original.lstat()
+                assert (mine.st_uid, mine.st_mode) == (theirs.st_uid, theirs.st_mode), copied
+
+
+@pytest.mark.timing
+def test_a_cached_template_is_quicker_than_initdb(
+    binaries: PostgresBinaries, tmp_path: Path
+) -> None:
+    cache = tmp_path / "templates"
+    times = []
+    for _ in range(3):
+        srv = LocalServer(binaries, template_cache=cache)
+        try:
+            started = time.monotonic()
+            srv.initdb()
+            times.append(time.monotonic() - started)
+        finally:
+            srv.close()
+
+    cold, warm = times[0], min(times[1:])
+    assert warm < cold, f"initdb (building the template) {cold:.2f}s, copies {times[1:]}"
+    assert warm < 3.0, f"copying the template took {warm:.2f}s"
+
+
+def test_the_default_cache_follows_xdg_cache_home(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = Path(tempfile.mkdtemp(prefix="pgrp-xdg-"))
+    try:
+        home.chmod(0o755)
+        monkeypatch.setenv("XDG_CACHE_HOME", str(home))
+        assert default_cache_dir() == home / "django-pg-real-pool"
+
+        monkeypatch.delenv("XDG_CACHE_HOME")
+        monkeypatch.setenv("HOME", str(home))
+        assert default_cache_dir() == home / ".cache" / "django-pg-real-pool"
+    finally:
+        shutil.rmtree(home)
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="only root needs a cache another account can reach")
+def test_the_default_cache_avoids_a_private_home_for_root(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # under a 0700 directory
+
+    chosen = default_cache_dir()
+
+    assert chosen.name == "django-pg-real-pool-uid0"
+    assert chosen.parent in (Path("/var/tmp"), Path(tempfile.gettempdir()))
