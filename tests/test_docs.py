@@ -12,23 +12,38 @@ from django.db import connections
 
 from helpers import released
 
+pytest_plugins = ["pytester"]
+
 ROOT = Path(__file__).parent.parent
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 BLOCK = re.compile(r"^```python\n(.*?)^```", re.DOTALL | re.MULTILINE)
 SERVER_KEYS = ("NAME", "USER", "PASSWORD", "HOST", "PORT")
 
 
-def blocks() -> list[Any]:
+def blocks(*, tests: bool = False) -> list[Any]:
+    """Code blocks; those that define tests (``def test_``) only when ``tests``."""
     found = []
     for page in PAGES:
         for number, match in enumerate(BLOCK.finditer(page.read_text()), start=1):
-            found.append(pytest.param(match.group(1), id=f"{page.name}-{number}"))
+            code = match.group(1)
+            if ("def test_" in code) == tests:
+                found.append(pytest.param(code, id=f"{page.name}-{number}"))
     return found
 
 
 def test_every_page_has_been_read() -> None:
-    assert {page.name for page in PAGES} >= {"README.md", "engines.md", "release.md"}
+    assert {page.name for page in PAGES} >= {"README.md", "engines.md", "pytest-plugin.md"}
     assert len(blocks()) >= 6
+    assert len(blocks(tests=True)) >= 6
+
+
+def test_plugin_page_examples_pass_as_tests(pytester: pytest.Pytester) -> None:
+    """The plugin page's examples are test modules: run them as a downstream project would."""
+    for number, param in enumerate(blocks(tests=True)):
+        pytester.makepyfile(**{f"test_doc_{number}": param.values[0]})
+    result = pytester.runpytest_subprocess("-p", "no:django", "-p", "no:cacheprovider")
+    defined = sum(str(param.values[0]).count("def test_") for param in blocks(tests=True))
+    result.assert_outcomes(passed=defined + 1)  # the saturation example runs for two engines
 
 
 @pytest.mark.parametrize("code", blocks())

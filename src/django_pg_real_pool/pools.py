@@ -104,6 +104,11 @@ def current(alias: str) -> Entry | None:
     return _entries.get(alias)
 
 
+def snapshot() -> dict[str, Entry]:
+    """The live entries of this process, by alias."""
+    return dict(_entries)
+
+
 def close_all_pools() -> None:
     """Close every pool of this process. Safe to call more than once; runs at exit."""
     with _lock:

@@ -1,0 +1,42 @@
+"""Cooperation with pytest-django: its test databases are created on the plugin's server.
+
+Loaded by the plugin only when pytest-django is active, after it, so that this
+``django_db_modify_db_settings`` replaces pytest-django's (whose suffixes it keeps).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+POSTGRESQL_ENGINES = frozenset(
+    {
+        "django_pg_real_pool",
+        "django_pg_real_pool.dj_db_conn_pool",
+        "django.db.backends.postgresql",
+        "django.db.backends.postgresql_psycopg2",
+        "dj_db_conn_pool.backends.postgresql",
+        "django.contrib.gis.db.backends.postgis",
+    }
+)
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(
+    django_db_modify_db_settings_parallel_suffix: None, pg_server: Any
+) -> None:
+    """Point every PostgreSQL alias of ``settings.DATABASES`` at the test run's server.
+
+    pytest-django then creates ``test_<NAME>`` (``_gw0``... under xdist) there; the pools of
+    this package's engines follow the renamed database.
+    """
+    from django.conf import settings
+
+    kwargs = pg_server.connect_kwargs("postgres")
+    for entry in settings.DATABASES.values():
+        if entry.get("ENGINE") in POSTGRESQL_ENGINES:
+            entry["HOST"] = kwargs.get("host", "")
+            entry["PORT"] = str(kwargs.get("port", ""))
+            entry["USER"] = kwargs.get("user", "")
+            entry["PASSWORD"] = kwargs.get("password") or ""
