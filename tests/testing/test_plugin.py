@@ -249,3 +249,21 @@ def test_downstream_project_without_binaries_on_path_uses_the_wheel(
     )
     result.assert_outcomes(passed=12)
     assert not run_left_behind(pytester)
+
+
+def test_failing_fixture_leaves_nothing_behind(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(
+        RECORD_RUN
+        + """
+
+@pytest.fixture
+def broken(pg_server, pg_database):
+    pathlib.Path("server.pid").write_text(str(pg_server.pid))
+    raise RuntimeError("the fixture fails after the server started")
+"""
+    )
+    pytester.makepyfile("def test_uses_it(broken):\n    pass\n")
+    result = pytester.runpytest_subprocess("-p", "no:django", "-p", "no:cacheprovider")
+    result.assert_outcomes(errors=1)
+    assert not run_left_behind(pytester)
+    assert server_gone(pytester)
