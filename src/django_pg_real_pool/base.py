@@ -19,7 +19,6 @@ from django.db.backends.postgresql.base import (  # noqa: E402
 from . import pools  # noqa: E402
 from .creation import DatabaseCreation  # noqa: E402
 from .release import AsapReleaseMixin  # noqa: E402
-from .session import connection_configurator  # noqa: E402
 from .stats import CheckoutCounters  # noqa: E402
 
 
@@ -71,23 +70,14 @@ class DatabaseWrapper(AsapReleaseMixin, PostgresDatabaseWrapper):  # type: ignor
 
     def _build_pool(self) -> PsycopgPoolHandle:
         pool_class = compat.require_psycopg_pool()
-        settings_options = self.settings_dict["OPTIONS"]
         pool_options = options.psycopg_pool_options(
             self.alias, self.settings_dict, accepted=compat.connection_pool_parameters()
         )
         assert pool_options is not None
-        connect_kwargs = self.get_connection_params()
-        connect_kwargs["autocommit"] = True
+        connect_kwargs, configure, isolation_level = self._new_connection_setup()
         if self.settings_dict["CONN_HEALTH_CHECKS"]:
             pool_options.setdefault("check", pool_class.check_connection)
         pool_options.setdefault("name", self.alias)
-        isolation_level = options.isolation_level(self.alias, settings_options)
-        configure = connection_configurator(
-            time_zone=self.timezone_name,
-            set_time_zone_sql=self.ops.set_time_zone_sql(),
-            role=settings_options.get("assume_role"),
-            isolation_level=isolation_level,
-        )
         try:
             pool = pool_class(
                 kwargs=connect_kwargs, open=False, configure=configure, **pool_options

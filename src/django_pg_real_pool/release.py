@@ -28,7 +28,8 @@ from django.db.backends.signals import connection_created
 from django.db.backends.utils import CursorWrapper
 from psycopg import IsolationLevel
 
-from . import pools
+from . import options, pools
+from .session import connection_configurator
 
 logger = logging.getLogger("django_pg_real_pool")
 
@@ -125,6 +126,21 @@ class AsapReleaseMixin:
     def _psycopg_connection(self, conn: Any) -> Any:
         """The psycopg connection behind what the pool hands out."""
         return conn
+
+    def _new_connection_setup(self) -> tuple[dict[str, Any], Any, Any]:
+        """For building a pool: connection parameters (in autocommit), the callback that
+        configures each new connection once, and the configured isolation level."""
+        settings_options = self.settings_dict["OPTIONS"]
+        connect_kwargs: dict[str, Any] = self.get_connection_params()  # type: ignore[attr-defined]
+        connect_kwargs["autocommit"] = True
+        isolation_level = options.isolation_level(self.alias, settings_options)
+        configure = connection_configurator(
+            time_zone=self.timezone_name,  # type: ignore[attr-defined]
+            set_time_zone_sql=self.ops.set_time_zone_sql(),  # type: ignore[attr-defined]
+            role=settings_options.get("assume_role"),
+            isolation_level=isolation_level,
+        )
+        return connect_kwargs, configure, isolation_level
 
     # -- the pool -------------------------------------------------------------------------
 

@@ -29,7 +29,6 @@ from sqlalchemy import pool as sqlalchemy_pool  # noqa: E402
 
 from django_pg_real_pool.creation import DatabaseCreation  # noqa: E402
 from django_pg_real_pool.release import AsapReleaseMixin  # noqa: E402
-from django_pg_real_pool.session import connection_configurator  # noqa: E402
 from django_pg_real_pool.stats import CheckoutCounters  # noqa: E402
 
 
@@ -95,16 +94,7 @@ class DatabaseWrapper(AsapReleaseMixin, PoolDatabaseWrapper):  # type: ignore[mi
 
     def _build_pool(self) -> QueuePoolHandle:
         pool_options = options.queue_pool_options(self.alias, self.settings_dict)
-        settings_options = self.settings_dict["OPTIONS"]
-        connect_kwargs = self.get_connection_params()
-        connect_kwargs["autocommit"] = True
-        isolation_level = options.isolation_level(self.alias, settings_options)
-        configure = connection_configurator(
-            time_zone=self.timezone_name,
-            set_time_zone_sql=self.ops.set_time_zone_sql(),
-            role=settings_options.get("assume_role"),
-            isolation_level=isolation_level,
-        )
+        connect_kwargs, configure, isolation_level = self._new_connection_setup()
 
         def create() -> Any:
             conn = psycopg.connect(**connect_kwargs)

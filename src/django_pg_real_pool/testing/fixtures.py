@@ -115,16 +115,22 @@ def pg_server(pytestconfig: pytest.Config) -> Any:
     return shared.acquire(settings, run_id=run_id(pytestconfig), owner_pid=owner_pid(pytestconfig))
 
 
-@pytest.fixture(scope="session")
-def pg_database(pg_server: Any, pytestconfig: pytest.Config) -> Iterator[Database]:
-    """This worker's own database on ``pg_server``, dropped at the end of the session."""
-    name = f"pgrp_{run_id(pytestconfig)[:8]}_{worker_name(pytestconfig)}"
-    database = create_database(pg_server, name)
+@contextlib.contextmanager
+def _temporary_database(server: Any, name: str) -> Iterator[Database]:
+    database = create_database(server, name)
     try:
         yield database
     finally:
         _close_django_aliases_on(name)
-        drop_database(pg_server, name)
+        drop_database(server, name)
+
+
+@pytest.fixture(scope="session")
+def pg_database(pg_server: Any, pytestconfig: pytest.Config) -> Iterator[Database]:
+    """This worker's own database on ``pg_server``, dropped at the end of the session."""
+    name = f"pgrp_{run_id(pytestconfig)[:8]}_{worker_name(pytestconfig)}"
+    with _temporary_database(pg_server, name) as database:
+        yield database
 
 
 _per_test = itertools.count()
@@ -134,12 +140,8 @@ _per_test = itertools.count()
 def pg_test_database(pg_server: Any, pytestconfig: pytest.Config) -> Iterator[Database]:
     """A fresh database for one test, dropped after it."""
     name = f"pgrp_{run_id(pytestconfig)[:8]}_{worker_name(pytestconfig)}_t{next(_per_test)}"
-    database = create_database(pg_server, name)
-    try:
+    with _temporary_database(pg_server, name) as database:
         yield database
-    finally:
-        _close_django_aliases_on(name)
-        drop_database(pg_server, name)
 
 
 @pytest.fixture
