@@ -4,28 +4,13 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Iterator
 
 import psycopg
 import pytest
 
 from django_pg_real_pool.testing.servers.errors import ServerNotControllable, ServerUnreachable
 from django_pg_real_pool.testing.servers.external import ExternalServer
-from django_pg_real_pool.testing.servers.local import LocalServer, ServerNotFound, find_binaries
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[LocalServer]:
-    try:
-        binaries = find_binaries()
-    except ServerNotFound as exc:
-        pytest.skip(f"no PostgreSQL server binaries here: {exc}")
-    srv = LocalServer(binaries)
-    try:
-        srv.start()
-        yield srv
-    finally:
-        srv.close()
+from django_pg_real_pool.testing.servers.local import LocalServer
 
 
 def closed_port() -> int:

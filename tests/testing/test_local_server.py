@@ -75,14 +75,6 @@ def taken_port() -> socket.socket:
     return sock
 
 
-@pytest.fixture(scope="module")
-def binaries() -> PostgresBinaries:
-    try:
-        return find_binaries()
-    except ServerNotFound as exc:
-        pytest.skip(f"no PostgreSQL server binaries here: {exc}")
-
-
 @pytest.fixture
 def server(binaries: PostgresBinaries) -> Iterator[LocalServer]:
     srv = LocalServer(binaries)

@@ -14,25 +14,11 @@ import psycopg
 import pytest
 
 from django_pg_real_pool.testing.proxy import TcpProxy
-from django_pg_real_pool.testing.servers.local import LocalServer, ServerNotFound, find_binaries
+from django_pg_real_pool.testing.servers.local import LocalServer
 
 DEADLINE = 10.0
 # psycopg, like libpq, raises a connect_timeout below 2 s to 2 s.
 CONNECT_TIMEOUT = 2
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[LocalServer]:
-    try:
-        binaries = find_binaries()
-    except ServerNotFound as exc:
-        pytest.skip(f"no PostgreSQL server binaries here: {exc}")
-    srv = LocalServer(binaries)
-    try:
-        srv.start()
-        yield srv
-    finally:
-        srv.close()
 
 
 @pytest.fixture

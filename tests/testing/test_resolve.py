@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -23,8 +22,6 @@ from django_pg_real_pool.testing.servers.external import ExternalServer
 from django_pg_real_pool.testing.servers.local import (
     LocalServer,
     PostgresBinaries,
-    ServerNotFound,
-    find_binaries,
 )
 from django_pg_real_pool.testing.servers.resolve import (
     NoServerAvailable,
@@ -35,25 +32,6 @@ from django_pg_real_pool.testing.servers.resolve import (
     start_server,
 )
 from django_pg_real_pool.testing.servers.wheel import wheel_install_hint
-
-
-@pytest.fixture(scope="module")
-def binaries() -> PostgresBinaries:
-    try:
-        return find_binaries()
-    except ServerNotFound as exc:
-        pytest.skip(f"no PostgreSQL server binaries here: {exc}")
-
-
-@pytest.fixture(scope="module")
-def cache_dir() -> Iterator[Path]:
-    """A cache the server account can reach (pytest's tmp dirs are 0700 root)."""
-    path = Path(tempfile.mkdtemp(prefix="pgrp-resolve-cache-"))
-    path.chmod(0o755)
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path)
 
 
 @pytest.fixture

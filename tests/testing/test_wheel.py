@@ -7,9 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -38,17 +36,6 @@ def require(dist_name: str, major: int) -> importlib.metadata.Distribution:
     if dist is None:
         pytest.skip(f"{dist_name} is not installed: {wheel_install_hint(major)}")
     return dist
-
-
-@pytest.fixture(scope="module")
-def cache_dir() -> Iterator[Path]:
-    """A cache the server account can reach (pytest's tmp dirs are 0700 root)."""
-    path = Path(tempfile.mkdtemp(prefix="pgrp-wheel-cache-"))
-    path.chmod(0o755)
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path)
 
 
 @pytest.fixture(scope="module")
