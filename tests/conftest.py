@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import itertools
-import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -24,22 +23,17 @@ from django_pg_real_pool.testing.servers.local import LocalServer, find_binaries
 TESTS = Path(__file__).parent
 sys.path.insert(0, str(TESTS))
 
-DATABASE = "realpool"
+import suite  # noqa: E402
+from suite import DATABASE  # noqa: E402
+
 POOLED_ALIASES = ("default", "dj")
-_server: LocalServer | None = None
-
-
-def server() -> LocalServer:
-    assert _server is not None, "the PostgreSQL server was not started"
-    return _server
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    global _server  # noqa: PLW0603
     import django
     from django.conf import settings
 
-    _server = LocalServer(find_binaries())
+    suite.SERVER = _server = LocalServer(find_binaries())
     _server.start()
     with psycopg.connect(**_server.connect_kwargs(), autocommit=True) as conn:
         conn.execute(f"CREATE DATABASE {DATABASE}")
@@ -79,11 +73,11 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    if _server is not None:
+    if suite.SERVER is not None:
         from django_pg_real_pool import close_all_pools
 
         close_all_pools()
-        _server.close()
+        suite.SERVER.close()
 
 
 @pytest.fixture(params=POOLED_ALIASES)
@@ -138,20 +132,3 @@ def make_alias() -> Iterator[Callable[..., str]]:
 
         pools.retire(name)
         del connections.settings[name]
-
-
-def superuser_connect(dbname: str = DATABASE) -> psycopg.Connection[Any]:
-    return psycopg.connect(**server().connect_kwargs(dbname), autocommit=True)
-
-
-def scenario_env() -> dict[str, str]:
-    """Environment for scenario scripts run in a subprocess."""
-    s = server()
-    return {
-        **os.environ,
-        "PGRP_HOST": s.host,
-        "PGRP_PORT": str(s.port),
-        "PGRP_USER": s.user,
-        "PGRP_DATABASE": DATABASE,
-        "PYTHONPATH": str(TESTS),
-    }

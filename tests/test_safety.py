@@ -14,9 +14,9 @@ import pytest
 from django.db import connections
 
 from app.models import Item
-from conftest import scenario_env, superuser_connect
 from django_pg_real_pool import close_all_pools, pool_stats
 from helpers import held, released
+from suite import scenario_env, superuser_connect
 
 SCENARIOS = Path(__file__).parent / "scenarios"
 NATIVE_POOL = pytest.mark.skipif(

@@ -10,8 +10,8 @@ from django.test.utils import override_settings
 from psycopg import IsolationLevel
 
 from app.models import Item
-from conftest import superuser_connect
 from helpers import released
+from suite import superuser_connect
 
 
 def query(alias: str, sql: str) -> Any:
