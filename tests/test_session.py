@@ -150,32 +150,17 @@ def test_pre_ping_replaces_a_terminated_connection(make_alias) -> None:
 def test_checkout_timeout_is_an_operational_error_on_both_engines(
     make_alias, template: str, settings: dict[str, Any]
 ) -> None:
-    import threading
-
-    from django.db import OperationalError, transaction
+    from django.db import OperationalError
     from psycopg_pool import PoolTimeout
 
+    from django_pg_real_pool.testing.saturation import HeldConnections
+
     name = make_alias(template, **settings)
-    holding, done = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        with transaction.atomic(using=name):
-            query(name, "SELECT 1")
-            holding.set()
-            done.wait(10)
-        connections[name].close()
-
-    thread = threading.Thread(target=hold)
-    thread.start()
-    try:
-        assert holding.wait(10)
+    with HeldConnections(name, 1).start():
         with pytest.raises(OperationalError) as info:
             query(name, "SELECT 1")
         assert isinstance(info.value.__cause__, PoolTimeout)
         assert str(info.value).startswith(
             f"pool {name!r}: couldn't get a connection after 0.20 sec"
         )
-    finally:
-        done.set()
-        thread.join(10)
     assert query(name, "SELECT 1") == 1
