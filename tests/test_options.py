@@ -109,7 +109,7 @@ def test_pool_argument_values_are_checked(key: str, value: Any, expected: str) -
 def test_psycopg_pool_own_checks_are_reported_with_the_alias() -> None:
     handler_wrapper = wrapper(PSYCOPG, OPTIONS={"pool": {"min_size": 4, "max_size": 2}})
     with pytest.raises(ImproperlyConfigured) as info:
-        handler_wrapper._build_pool()
+        handler_wrapper._build_pool(handler_wrapper._pool_config())
     assert str(info.value).startswith(
         "DATABASES['web']['OPTIONS']['pool'] was rejected by psycopg_pool.ConnectionPool: "
     )

@@ -7,9 +7,9 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
-from . import compat, options
+from . import compat, engines, options
 
-compat.require_psycopg3(options.PSYCOPG_ENGINE)
+compat.require_psycopg3(engines.PSYCOPG_POOL)
 
 # Checked before Django's backend is imported, which would otherwise fall back to psycopg2.
 from django.db.backends.postgresql.base import (  # noqa: E402
@@ -17,9 +17,10 @@ from django.db.backends.postgresql.base import (  # noqa: E402
 )
 
 from . import pools  # noqa: E402
+from .counters import CheckoutCounters  # noqa: E402
 from .creation import DatabaseCreation  # noqa: E402
+from .options import PoolConfig  # noqa: E402
 from .release import AsapReleaseMixin  # noqa: E402
-from .stats import CheckoutCounters  # noqa: E402
 
 
 class PsycopgPoolHandle:
@@ -52,29 +53,30 @@ class PsycopgPoolHandle:
         self.counters.returned()
         self.raw.putconn(conn)
 
+    def idle(self) -> int:
+        available: int = self.raw.get_stats().get("pool_available", 0)
+        return available
+
     def close(self) -> None:
         self.raw.close()
 
 
-class DatabaseWrapper(AsapReleaseMixin, PostgresDatabaseWrapper):  # type: ignore[misc]
+class DatabaseWrapper(AsapReleaseMixin[dict[str, Any]], PostgresDatabaseWrapper):
     creation_class = DatabaseCreation
 
-    def _pooling_requested(self) -> bool:
+    def _validate(self) -> PoolConfig[dict[str, Any]] | None:
         compat.require_psycopg_pool()
-        pool_options = options.psycopg_pool_options(
+        arguments = options.psycopg_pool_options(
             self.alias, self.settings_dict, accepted=compat.connection_pool_parameters()
         )
-        if pool_options is not None:
-            options.isolation_level(self.alias, self.settings_dict["OPTIONS"])
-        return pool_options is not None
+        if arguments is None:
+            return None
+        return options.pool_config(self.alias, self.settings_dict, arguments)
 
-    def _build_pool(self) -> PsycopgPoolHandle:
+    def _build_pool(self, config: PoolConfig[dict[str, Any]]) -> PsycopgPoolHandle:
         pool_class = compat.require_psycopg_pool()
-        pool_options = options.psycopg_pool_options(
-            self.alias, self.settings_dict, accepted=compat.connection_pool_parameters()
-        )
-        assert pool_options is not None
-        connect_kwargs, configure, isolation_level = self._new_connection_setup()
+        pool_options = dict(config.arguments)
+        connect_kwargs, configure = self._new_connection_setup(config)
         if self.settings_dict["CONN_HEALTH_CHECKS"]:
             pool_options.setdefault("check", pool_class.check_connection)
         pool_options.setdefault("name", self.alias)
@@ -90,13 +92,7 @@ class DatabaseWrapper(AsapReleaseMixin, PostgresDatabaseWrapper):  # type: ignor
         # Opened once, here, under the registry's lock: psycopg_pool < 3.3.1 races when
         # several threads open the same pool (psycopg issue 1300).
         pool.open(wait=False)
-        return PsycopgPoolHandle(pool, isolation_level=isolation_level)
-
-    def get_connection_params(self) -> dict[str, Any]:
-        params: dict[str, Any] = super().get_connection_params()
-        for key in options.ENGINE_OPTION_KEYS:
-            params.pop(key, None)
-        return params
+        return PsycopgPoolHandle(pool, isolation_level=config.isolation_level)
 
     @property
     def pool(self) -> Any:

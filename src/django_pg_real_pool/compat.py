@@ -7,11 +7,9 @@ from functools import cache
 from importlib import metadata
 from typing import Any
 
-import django
 from django.core.exceptions import ImproperlyConfigured
 
-#: Django 5.1 added a native pool; before it, the engine brings its own hooks.
-DJANGO_HAS_NATIVE_POOL = django.VERSION >= (5, 1)
+from . import _internals
 
 PSYCOPG_POOL_MIN = (3, 2, 0)
 DJ_DB_CONN_POOL_MIN = (1, 2, 6)
@@ -43,11 +41,7 @@ def _dotted(version: tuple[int, ...]) -> str:
 
 def require_psycopg3(engine: str) -> None:
     """Refuse psycopg2: the release mechanism is built on psycopg 3 connections."""
-    try:
-        from django.db.backends.postgresql.psycopg_any import is_psycopg3
-    except ImportError:  # neither psycopg nor psycopg2
-        is_psycopg3 = False
-    if not is_psycopg3:
+    if not _internals.django_uses_psycopg3():
         raise ImproperlyConfigured(
             f"ENGINE {engine!r} requires psycopg 3, which is not importable (Django's "
             "PostgreSQL backend would fall back to psycopg2). Install it with "

@@ -10,12 +10,16 @@ from typing import Any
 
 from django.db.backends.postgresql.creation import DatabaseCreation as PostgresCreation
 
+from . import _internals
+
 
 class DatabaseCreation(PostgresCreation):
     def _clone_test_db(self, suffix: Any, verbosity: Any, keepdb: bool = False) -> None:
         self.connection.close_pool()
-        super()._clone_test_db(suffix, verbosity, keepdb)  # type: ignore[misc]
+        _internals.clone_test_db(self, after=DatabaseCreation, args=(suffix, verbosity, keepdb))
 
     def _destroy_test_db(self, test_database_name: str, verbosity: Any) -> None:
         self.connection.close_pool()
-        super()._destroy_test_db(test_database_name, verbosity)  # type: ignore[misc]
+        _internals.destroy_test_db(
+            self, after=DatabaseCreation, args=(test_database_name, verbosity)
+        )

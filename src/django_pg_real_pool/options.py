@@ -9,12 +9,13 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeGuard, TypeVar
 
 from django.core.exceptions import ImproperlyConfigured
 
-PSYCOPG_ENGINE = "django_pg_real_pool"
-DJ_DB_CONN_POOL_ENGINE = "django_pg_real_pool.dj_db_conn_pool"
+from .engines import DJ_DB_CONN_POOL, PSYCOPG_POOL
+
+ArgumentsT = TypeVar("ArgumentsT")
 
 #: ``OPTIONS`` keys that belong to this package, not to ``psycopg.connect()``.
 ENGINE_OPTION_KEYS = frozenset({"pool", "trace_unclosed_cursors"})
@@ -53,6 +54,39 @@ QUEUE_POOL_DEFAULTS: Mapping[str, Any] = {
 QUEUE_POOL_EXTENSIONS: Mapping[str, Any] = {"MAX_WAITING": 0}
 
 
+@dataclass(frozen=True)
+class PoolConfig(Generic[ArgumentsT]):
+    """One alias's pool settings, validated once: what its engine builds the pool from."""
+
+    #: The engine's own validated pool arguments.
+    arguments: ArgumentsT
+    #: ``OPTIONS['isolation_level']`` as a ``psycopg.IsolationLevel``, or None.
+    isolation_level: Any
+    #: ``OPTIONS['trace_unclosed_cursors']``.
+    trace_unclosed_cursors: bool
+
+
+def pool_config(
+    alias: str, settings_dict: Mapping[str, Any], arguments: ArgumentsT
+) -> PoolConfig[ArgumentsT]:
+    """``arguments`` with the settings every engine shares, validated."""
+    options = settings_dict.get("OPTIONS") or {}
+    return PoolConfig(
+        arguments=arguments,
+        isolation_level=isolation_level(alias, options),
+        trace_unclosed_cursors=options.get("trace_unclosed_cursors", False),
+    )
+
+
+def validation_key(settings_dict: Mapping[str, Any]) -> tuple[Any, ...]:
+    """The settings that the validation of an alias's pool settings depends on."""
+    return (
+        settings_dict.get("OPTIONS"),
+        settings_dict.get("POOL_OPTIONS"),
+        settings_dict.get("CONN_MAX_AGE"),
+    )
+
+
 def _where(alias: str, *keys: str) -> str:
     return f"DATABASES[{alias!r}]" + "".join(f"[{key!r}]" for key in keys)
 
@@ -62,7 +96,7 @@ def _did_you_mean(key: str, choices: Iterable[str]) -> str:
     return f" Did you mean {close[0]!r}?" if close else ""
 
 
-def _is_number(value: object) -> bool:
+def _is_number(value: object) -> TypeGuard[int | float]:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
@@ -97,7 +131,7 @@ def psycopg_pool_options(
     _check_engine_options(alias, options)
     if "pool" not in options:
         raise ImproperlyConfigured(
-            f"{_where(alias)} uses ENGINE {PSYCOPG_ENGINE!r} without OPTIONS['pool']. "
+            f"{_where(alias)} uses ENGINE {PSYCOPG_POOL!r} without OPTIONS['pool']. "
             "This engine returns the connection to its pool after every query; without a pool "
             "that would open a new PostgreSQL connection per query. Set OPTIONS['pool'] to True "
             "(psycopg_pool's defaults) or to a dict of psycopg_pool.ConnectionPool arguments, "
@@ -138,7 +172,7 @@ def _check_pool_argument(
             f"{where} has an unknown key {key!r}: the installed psycopg_pool.ConnectionPool "
             f"accepts {', '.join(usable)}.{_did_you_mean(key, usable)}"
         )
-    if key in _NUMBER_ARGUMENTS and not (_is_number(value) and value > 0):  # type: ignore[operator]
+    if key in _NUMBER_ARGUMENTS and not (_is_number(value) and value > 0):
         raise ImproperlyConfigured(
             f"{where}[{key!r}] must be {_NUMBER_ARGUMENTS[key]}, not {value!r}."
         )
@@ -194,10 +228,10 @@ def queue_pool_options(alias: str, settings_dict: Mapping[str, Any]) -> QueuePoo
     if "pool" in options:
         raise ImproperlyConfigured(
             f"{_where(alias, 'OPTIONS', 'pool')} cannot be used with ENGINE "
-            f"{DJ_DB_CONN_POOL_ENGINE!r}: that engine pools through SQLAlchemy already, so "
+            f"{DJ_DB_CONN_POOL!r}: that engine pools through SQLAlchemy already, so "
             "connections would be pooled twice. Configure the pool with "
             f"{_where(alias, 'POOL_OPTIONS')} (POOL_SIZE, MAX_OVERFLOW, RECYCLE, TIMEOUT, "
-            f"PRE_PING, ECHO), or switch to ENGINE {PSYCOPG_ENGINE!r} to keep OPTIONS['pool']."
+            f"PRE_PING, ECHO), or switch to ENGINE {PSYCOPG_POOL!r} to keep OPTIONS['pool']."
         )
     check_conn_max_age(alias, settings_dict)
     raw = settings_dict.get("POOL_OPTIONS") or {}

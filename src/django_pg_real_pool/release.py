@@ -15,150 +15,104 @@ closed keeps its connection until ``close()``.
 from __future__ import annotations
 
 import _thread
-import copy
-import logging
-import time
-import traceback
-from typing import Any
+import sys
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from django.conf import settings
-from django.db.backends.base.base import NO_DB_ALIAS, BaseDatabaseWrapper
-from django.db.backends.postgresql.base import CursorDebugWrapper as PostgresCursorDebugWrapper
-from django.db.backends.signals import connection_created
-from django.db.backends.utils import CursorWrapper
+from django.db.backends.postgresql.base import DatabaseWrapper as PostgresDatabaseWrapper
+from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
+from django.utils.asyncio import async_unsafe
 from psycopg import IsolationLevel
 
-from . import options, pools
+from . import _internals, options, pools
+from .cursors import ReleasingCursorDebugWrapper, ReleasingCursorWrapper, UnclosedCursorTrace
+from .options import ArgumentsT, PoolConfig
 from .session import connection_configurator
 
-logger = logging.getLogger("django_pg_real_pool")
+T = TypeVar("T")
+
+if TYPE_CHECKING:
+    _WrapperBase = PostgresDatabaseWrapper
+else:
+    _WrapperBase = object
 
 
-class _ReleaseOnClose:
-    """Tells its connection when it is closed, exactly once."""
-
-    cursor: Any
-    db: Any
-
-    def __init__(self, cursor: Any, db: Any) -> None:
-        super().__init__(cursor, db)  # type: ignore[call-arg]
-        self._epoch: int | None = db._cursor_epoch
-
-    def close(self) -> Any:
-        try:
-            return self.cursor.close()
-        finally:
-            epoch, self._epoch = self._epoch, None
-            if epoch is not None:
-                self.db._cursor_closed(self, epoch)
-
-
-class ReleasingCursorWrapper(_ReleaseOnClose, CursorWrapper):
-    """Django's cursor wrapper, releasing the connection when closed."""
-
-
-class ReleasingCursorDebugWrapper(_ReleaseOnClose, PostgresCursorDebugWrapper):
-    """Django's debug (query-logging) cursor wrapper, releasing the connection when closed."""
-
-
-def settings_key(wrapper: BaseDatabaseWrapper) -> tuple[Any, ...]:
-    """Everything a pool's connections depend on; a pool is reused only for an equal key."""
-    s = wrapper.settings_dict
-    return (
-        s["NAME"],
-        s["USER"],
-        s["PASSWORD"],
-        s["HOST"],
-        s["PORT"],
-        s["CONN_MAX_AGE"],
-        s["CONN_HEALTH_CHECKS"],
-        s["OPTIONS"],
-        s.get("POOL_OPTIONS"),
-        wrapper.timezone_name,
-        settings.USE_TZ,
-    )
-
-
-def frozen_settings_key(wrapper: BaseDatabaseWrapper) -> tuple[Any, ...]:
-    """``settings_key`` with its dicts copied, so later in-place edits are noticed."""
-    key = settings_key(wrapper)
-    try:
-        return copy.deepcopy(key)
-    except Exception:
-        return tuple(dict(part) if isinstance(part, dict) else part for part in key)
-
-
-class AsapReleaseMixin:
+class AsapReleaseMixin(Generic[ArgumentsT], _WrapperBase):
     """Mixed into a PostgreSQL ``DatabaseWrapper`` in front of Django's class.
 
-    The engine provides ``_pooling_requested()`` (validates settings, says whether to pool)
-    and ``_build_pool()``, and ``_psycopg_connection(conn)`` if its pool wraps connections.
+    The engine provides ``_validate(settings_dict)`` (the validated pool configuration, or
+    None for no pool) and ``_build_pool(config)``, and ``_psycopg_connection(conn)`` if its
+    pool wraps connections. Settings are validated once per value of the settings they
+    depend on (``options.validation_key``).
     """
 
-    # Attributes of BaseDatabaseWrapper, declared for the type checker.
-    alias: str
-    settings_dict: dict[str, Any]
-    connection: Any
-    autocommit: bool
-    in_atomic_block: bool
-    run_commit_hooks_on_set_autocommit_on: bool
-    _thread_ident: int
-
     def __init__(self, settings_dict: dict[str, Any], alias: str = "default") -> None:
-        super().__init__(settings_dict, alias)  # type: ignore[call-arg]
+        super().__init__(settings_dict, alias)
         self._entry: pools.Entry | None = None
         self._open_cursors = 0
         self._cursor_epoch = 0
         self._autocommit_on_checkout: bool | None = None
         self._in_pool_transition = False
-        self._asap = self.alias != NO_DB_ALIAS and self._pooling_requested()
-        trace = self._asap and self.settings_dict["OPTIONS"].get("trace_unclosed_cursors")
-        self._cursor_origins: dict[int, traceback.StackSummary] | None = {} if trace else None
+        self._validated_for: tuple[Any, ...] | None = None
+        self._config: PoolConfig[ArgumentsT] | None = None
+        config = None if self.alias == _internals.NO_DATABASE_ALIAS else self._pool_config()
+        self._asap = config is not None
+        trace = config is not None and config.trace_unclosed_cursors
+        self._cursor_trace = UnclosedCursorTrace(self.alias) if trace else None
 
     # -- engine hooks ---------------------------------------------------------------------
 
-    def _pooling_requested(self) -> bool:
+    def _validate(self) -> PoolConfig[ArgumentsT] | None:
         raise NotImplementedError
 
-    def _build_pool(self) -> pools.PoolHandle:
+    def _build_pool(self, config: PoolConfig[ArgumentsT]) -> pools.PoolHandle:
         raise NotImplementedError
 
     def _psycopg_connection(self, conn: Any) -> Any:
         """The psycopg connection behind what the pool hands out."""
         return conn
 
-    def _new_connection_setup(self) -> tuple[dict[str, Any], Any, Any]:
-        """For building a pool: connection parameters (in autocommit), the callback that
-        configures each new connection once, and the configured isolation level."""
-        settings_options = self.settings_dict["OPTIONS"]
-        connect_kwargs: dict[str, Any] = self.get_connection_params()  # type: ignore[attr-defined]
-        connect_kwargs["autocommit"] = True
-        isolation_level = options.isolation_level(self.alias, settings_options)
-        configure = connection_configurator(
-            time_zone=self.timezone_name,  # type: ignore[attr-defined]
-            set_time_zone_sql=self.ops.set_time_zone_sql(),  # type: ignore[attr-defined]
-            role=settings_options.get("assume_role"),
-            isolation_level=isolation_level,
-        )
-        return connect_kwargs, configure, isolation_level
-
     # -- the pool -------------------------------------------------------------------------
+
+    def _pool_config(self) -> PoolConfig[ArgumentsT] | None:
+        """The validated pool configuration of the current settings; None: no pool."""
+        key = options.validation_key(self.settings_dict)
+        if self._validated_for is None or self._validated_for != key:
+            self._config = self._validate()
+            self._validated_for = pools.frozen(key)
+        return self._config
+
+    def _new_connection_setup(self, config: PoolConfig[ArgumentsT]) -> tuple[dict[str, Any], Any]:
+        """For building a pool: connection parameters (in autocommit) and the callback that
+        configures each new connection once."""
+        connect_kwargs = self.get_connection_params()
+        connect_kwargs["autocommit"] = True
+        configure = connection_configurator(
+            time_zone=self.timezone_name,
+            set_time_zone_sql=self.ops.set_time_zone_sql(),
+            role=self.settings_dict["OPTIONS"].get("assume_role"),
+            isolation_level=config.isolation_level,
+        )
+        return connect_kwargs, configure
+
+    def get_connection_params(self) -> dict[str, Any]:
+        params = super().get_connection_params()
+        for key in options.ENGINE_OPTION_KEYS:
+            params.pop(key, None)
+        return params
 
     def _pool_entry(self) -> pools.Entry | None:
         """The pool for the current settings, built on first use; None when not pooling."""
-        if self.alias == NO_DB_ALIAS:
+        if self.alias == _internals.NO_DATABASE_ALIAS:
             return None
-        key = settings_key(self)  # type: ignore[arg-type]
-        entry = pools.lookup(self.alias, key)
+        entry = pools.lookup(self.alias, pools.settings_key(self))
         if entry is None:
-            # First use, or the settings changed: validate them again before building.
-            self._asap = self._pooling_requested()
-            if not self._asap:
+            # First use, or the settings changed.
+            config = self._pool_config()
+            self._asap = config is not None
+            if config is None:
                 return None
             entry = pools.obtain(
-                self.alias,
-                frozen_settings_key(self),  # type: ignore[arg-type]
-                self._build_pool,
+                self.alias, pools.frozen(pools.settings_key(self)), lambda: self._build_pool(config)
             )
         return entry
 
@@ -168,32 +122,18 @@ class AsapReleaseMixin:
 
     # -- checkout -------------------------------------------------------------------------
 
+    @async_unsafe
     def connect(self) -> None:
         entry = self._pool_entry()
         if entry is None:
-            return super().connect()  # type: ignore[misc,no-any-return]
-        # Django's BaseDatabaseWrapper.connect() (identical from 4.2 to 6.1), minus the work
-        # that each physical connection got once already (see session.py).
-        self.check_settings()  # type: ignore[attr-defined]
-        self.in_atomic_block = False
-        self.savepoint_ids: list[Any] = []
-        self.atomic_blocks: list[Any] = []
-        self.needs_rollback = False
-        self.health_check_enabled = self.settings_dict["CONN_HEALTH_CHECKS"]
-        self.close_at = time.monotonic()  # CONN_MAX_AGE is 0
-        self.closed_in_transaction = False
-        self.errors_occurred = False
-        self.health_check_done = True
+            return super().connect()
         # Queries run while connecting (the version check, connection_created receivers)
         # must not give the connection back before the caller's cursor gets it.
         self._in_pool_transition = True
         try:
-            self._checkout(entry)
-            BaseDatabaseWrapper.init_connection_state(self)  # type: ignore[arg-type]
-            connection_created.send(sender=self.__class__, connection=self)
+            _internals.connect_from_pool(self, lambda: self._checkout(entry))
         finally:
             self._in_pool_transition = False
-        self.run_on_commit: list[Any] = []
 
     def _checkout(self, entry: pools.Entry) -> None:
         conn = entry.handle.getconn()
@@ -213,8 +153,13 @@ class AsapReleaseMixin:
             wanted = self.settings_dict["AUTOCOMMIT"]
         self._autocommit_on_checkout = None
         if raw.autocommit != wanted:
-            self._set_autocommit(wanted)  # type: ignore[attr-defined]
+            self._set_autocommit(wanted)
         self.autocommit = wanted
+
+    def _set_autocommit(self, autocommit: bool) -> None:
+        # Django's PostgreSQL version, on the psycopg connection behind the pool's object.
+        with self.wrap_database_errors:
+            self._psycopg_connection(self.connection).autocommit = autocommit
 
     # -- release --------------------------------------------------------------------------
 
@@ -223,7 +168,7 @@ class AsapReleaseMixin:
             # Checked out in the parent process: never touch it here.
             pools.keep_inherited(conn)
             return
-        with self.wrap_database_errors:  # type: ignore[attr-defined]
+        with self.wrap_database_errors:
             entry.handle.putconn(conn)
 
     def _release(self) -> None:
@@ -232,7 +177,7 @@ class AsapReleaseMixin:
         try:
             if not self.autocommit and not (entry is not None and entry.inherited):
                 # A manual transaction just ended; the pool keeps connections in autocommit.
-                self._set_autocommit(True)  # type: ignore[attr-defined]
+                self._set_autocommit(True)
             self._give_back(conn, entry)
         finally:
             self.connection = None
@@ -250,32 +195,33 @@ class AsapReleaseMixin:
             self._release()
 
     def _cursor_closed(self, cursor: Any, epoch: int) -> None:
-        if _thread.get_ident() != self._thread_ident or epoch != self._cursor_epoch:
+        if _thread.get_ident() != _internals.owner_thread(self) or epoch != self._cursor_epoch:
             # Closed from another thread (a garbage collector, a shared cursor) or after the
             # connection it came from was closed: leave the release to the owner's close().
             return
         self._open_cursors -= 1
-        if self._cursor_origins is not None:
-            self._cursor_origins.pop(id(cursor), None)
+        if self._cursor_trace is not None:
+            self._cursor_trace.closed(cursor)
         if self.autocommit:
             self._release_if_idle()
 
     def _close(self) -> None:
         if not self._asap or self.connection is None:
-            return super()._close()  # type: ignore[misc,no-any-return]
+            _internals.close_connection(self, after=AsapReleaseMixin)
+            return
         conn, entry = self.connection, self._entry
         self.connection = None
         self._entry = None
         self._give_back(conn, entry)
-        return None
 
     def close(self) -> None:
         if self._asap:
-            self._report_unclosed_cursors()
+            if self._cursor_trace is not None:
+                self._cursor_trace.report()
             self._open_cursors = 0
             self._cursor_epoch += 1
             self._autocommit_on_checkout = None
-        super().close()  # type: ignore[misc]
+        super().close()
 
     def close_if_unusable_or_obsolete(self) -> None:
         if self._asap and self.connection is None:
@@ -283,22 +229,22 @@ class AsapReleaseMixin:
             # left behind by the request.
             self._autocommit_on_checkout = None
             return
-        super().close_if_unusable_or_obsolete()  # type: ignore[misc]
+        super().close_if_unusable_or_obsolete()
 
     def close_if_health_check_failed(self) -> None:
         if self._asap:
             return  # the pool checks connections (CONN_HEALTH_CHECKS -> check_connection)
-        super().close_if_health_check_failed()  # type: ignore[misc]
+        super().close_if_health_check_failed()
 
     # -- transactions ---------------------------------------------------------------------
 
     def commit(self) -> None:
-        super().commit()  # type: ignore[misc]
+        super().commit()
         if self._asap:
             self._release_if_idle()
 
     def rollback(self) -> None:
-        super().rollback()  # type: ignore[misc]
+        super().rollback()
         if self._asap:
             self._release_if_idle()
 
@@ -307,51 +253,33 @@ class AsapReleaseMixin:
     ) -> None:
         if self._asap and self.connection is None and self._autocommit_on_checkout is not None:
             # Released: record the mode for the next checkout instead of checking one out.
-            self.validate_no_atomic_block()  # type: ignore[attr-defined]
+            self.validate_no_atomic_block()
             self._autocommit_on_checkout = autocommit
             self.autocommit = autocommit
-            if autocommit and self.run_commit_hooks_on_set_autocommit_on:
-                self.run_and_clear_commit_hooks()  # type: ignore[attr-defined]
-                self.run_commit_hooks_on_set_autocommit_on = False
+            if autocommit:
+                _internals.run_deferred_commit_hooks(self)
             return
-        super().set_autocommit(  # type: ignore[misc]
-            autocommit, force_begin_transaction_with_broken_autocommit
-        )
+        super().set_autocommit(autocommit, force_begin_transaction_with_broken_autocommit)
         if self._asap and autocommit:
             self._release_if_idle()
 
     # -- cursors --------------------------------------------------------------------------
 
-    def _track_cursor(self, wrapped: Any) -> Any:
-        self._open_cursors += 1
-        if self._cursor_origins is not None:
-            # Drop the frames of Django's cursor() and of this module.
-            stack = traceback.extract_stack()[:-4]
-            self._cursor_origins[id(wrapped)] = traceback.StackSummary.from_list(stack)
-        return wrapped
-
-    def make_cursor(self, cursor: Any) -> Any:
+    def make_cursor(self, cursor: Any) -> CursorWrapper:
         if not self._asap:
-            return super().make_cursor(cursor)  # type: ignore[misc]
+            return super().make_cursor(cursor)
         return self._track_cursor(ReleasingCursorWrapper(cursor, self))
 
-    def make_debug_cursor(self, cursor: Any) -> Any:
+    def make_debug_cursor(self, cursor: Any) -> CursorDebugWrapper:
         if not self._asap:
-            return super().make_debug_cursor(cursor)  # type: ignore[misc]
+            return super().make_debug_cursor(cursor)
         return self._track_cursor(ReleasingCursorDebugWrapper(cursor, self))
 
-    def _report_unclosed_cursors(self) -> None:
-        if not self._cursor_origins:
-            return
-        for origin in self._cursor_origins.values():
-            logger.warning(
-                "a cursor of %r was never closed, so it held a pooled connection until the "
-                "connection was closed; close cursors (with connection.cursor() as cursor: ...) "
-                "to return the connection after each query. It was opened at:\n%s",
-                self.alias,
-                "".join(origin.format()),
-            )
-        self._cursor_origins.clear()
+    def _track_cursor(self, wrapped: T) -> T:
+        self._open_cursors += 1
+        if self._cursor_trace is not None:
+            self._cursor_trace.opened(wrapped)
+        return wrapped
 
     def _forget_inherited_connection(self) -> None:
         """In a forked child: drop the parent's connection without touching it."""
@@ -360,16 +288,13 @@ class AsapReleaseMixin:
             self.connection = None
             self._entry = None
             if self.in_atomic_block:
-                self.closed_in_transaction = True
-                self.needs_rollback = True
+                _internals.mark_closed_in_transaction(self)
         self._open_cursors = 0
         self._cursor_epoch += 1
         self._autocommit_on_checkout = None
 
 
 def _forget_inherited_connections() -> None:
-    import sys
-
     if "django.db" not in sys.modules:
         return
     from django.db import connections

@@ -240,7 +240,7 @@ def _checked_out(alias: str) -> list[str]:
     from django_pg_real_pool import pools
 
     entry = pools.current(alias)
-    in_use = entry.handle.counters.in_use if entry is not None else 0  # type: ignore[attr-defined]
+    in_use = entry.handle.counters.in_use if entry is not None else 0
     return [f"{in_use} connection(s) of {alias!r} still checked out"] if in_use else []
 
 
