@@ -87,6 +87,42 @@ def source_fingerprint(source: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+#: What Django's PostgreSQL ``DatabaseWrapper`` does to set up a new connection's session,
+#: which the engines skip at checkout and ``session.py`` does once per physical connection.
+SESSION_SETUP_METHODS: tuple[str, ...] = (
+    "init_connection_state",
+    "_configure_connection",
+    "_configure_timezone",
+    "_configure_role",
+    "ensure_timezone",
+    "ensure_role",
+)
+
+#: ``session_setup_fingerprint()`` as read in the same wheels: review ``session.py`` against
+#: a Django whose fingerprint is not here.
+SESSION_SETUP_FINGERPRINTS: dict[tuple[int, int], str] = {
+    (4, 2): "4ae90cea75f422d4",
+    (5, 0): "4ae90cea75f422d4",
+    (5, 1): "6aa1fe90ce2a2c41",
+    (5, 2): "6aa1fe90ce2a2c41",
+    (6, 0): "6aa1fe90ce2a2c41",
+    (6, 1): "6aa1fe90ce2a2c41",
+}
+
+
+def session_setup_fingerprint() -> str:
+    """``source_fingerprint`` of the ``SESSION_SETUP_METHODS`` the installed Django defines."""
+    from django.db.backends.postgresql.base import DatabaseWrapper
+
+    own = vars(DatabaseWrapper)
+    sources = [
+        textwrap.dedent(inspect.getsource(own[name]))
+        for name in SESSION_SETUP_METHODS
+        if name in own
+    ]
+    return source_fingerprint("".join(sources))
+
+
 def connect_fingerprint() -> str:
     """``source_fingerprint`` of the installed ``BaseDatabaseWrapper.connect()``, with its
     decorators (``inspect`` unwraps ``async_unsafe`` to the source that carries it)."""

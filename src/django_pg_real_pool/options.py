@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any, Generic, TypeGuard, TypeVar
 
 from django.core.exceptions import ImproperlyConfigured
@@ -211,14 +211,7 @@ class QueuePoolOptions:
 
     def as_kwargs(self) -> dict[str, Any]:
         """Keyword arguments of ``sqlalchemy.pool.QueuePool``."""
-        return {
-            "pool_size": self.pool_size,
-            "max_overflow": self.max_overflow,
-            "recycle": self.recycle,
-            "timeout": self.timeout,
-            "pre_ping": self.pre_ping,
-            "echo": self.echo,
-        }
+        return {key: value for key, value in asdict(self).items() if key != "max_waiting"}
 
 
 def queue_pool_options(alias: str, settings_dict: Mapping[str, Any]) -> QueuePoolOptions:

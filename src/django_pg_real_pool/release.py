@@ -16,34 +16,24 @@ from __future__ import annotations
 
 import _thread
 import sys
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import Any, TypeVar
 
-from django.db.backends.postgresql.base import DatabaseWrapper as PostgresDatabaseWrapper
 from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
 from django.utils.asyncio import async_unsafe
 from psycopg import IsolationLevel
 
-from . import _internals, options, pools
+from . import _internals, pools
+from .contract import EngineMixin
 from .cursors import ReleasingCursorDebugWrapper, ReleasingCursorWrapper, UnclosedCursorTrace
-from .options import ArgumentsT, PoolConfig
-from .session import connection_configurator
+from .options import ArgumentsT
 
 T = TypeVar("T")
 
-if TYPE_CHECKING:
-    _WrapperBase = PostgresDatabaseWrapper
-else:
-    _WrapperBase = object
 
-
-class AsapReleaseMixin(Generic[ArgumentsT], _WrapperBase):
-    """Mixed into a PostgreSQL ``DatabaseWrapper`` in front of Django's class.
-
-    The engine provides ``_validate(settings_dict)`` (the validated pool configuration, or
-    None for no pool) and ``_build_pool(config)``, and ``_psycopg_connection(conn)`` if its
-    pool wraps connections. Settings are validated once per value of the settings they
-    depend on (``options.validation_key``).
-    """
+class AsapReleaseMixin(EngineMixin[ArgumentsT]):
+    """Mixed into a PostgreSQL ``DatabaseWrapper`` in front of Django's class: checks a
+    connection out of the alias's pool when Django connects, and gives it back as soon as
+    nothing needs it (see the module docstring)."""
 
     def __init__(self, settings_dict: dict[str, Any], alias: str = "default") -> None:
         super().__init__(settings_dict, alias)
@@ -52,73 +42,8 @@ class AsapReleaseMixin(Generic[ArgumentsT], _WrapperBase):
         self._cursor_epoch = 0
         self._autocommit_on_checkout: bool | None = None
         self._in_pool_transition = False
-        self._validated_for: tuple[Any, ...] | None = None
-        self._config: PoolConfig[ArgumentsT] | None = None
-        config = None if self.alias == _internals.NO_DATABASE_ALIAS else self._pool_config()
-        self._asap = config is not None
-        trace = config is not None and config.trace_unclosed_cursors
+        trace = self._config is not None and self._config.trace_unclosed_cursors
         self._cursor_trace = UnclosedCursorTrace(self.alias) if trace else None
-
-    # -- engine hooks ---------------------------------------------------------------------
-
-    def _validate(self) -> PoolConfig[ArgumentsT] | None:
-        raise NotImplementedError
-
-    def _build_pool(self, config: PoolConfig[ArgumentsT]) -> pools.PoolHandle:
-        raise NotImplementedError
-
-    def _psycopg_connection(self, conn: Any) -> Any:
-        """The psycopg connection behind what the pool hands out."""
-        return conn
-
-    # -- the pool -------------------------------------------------------------------------
-
-    def _pool_config(self) -> PoolConfig[ArgumentsT] | None:
-        """The validated pool configuration of the current settings; None: no pool."""
-        key = options.validation_key(self.settings_dict)
-        if self._validated_for is None or self._validated_for != key:
-            self._config = self._validate()
-            self._validated_for = pools.frozen(key)
-        return self._config
-
-    def _new_connection_setup(self, config: PoolConfig[ArgumentsT]) -> tuple[dict[str, Any], Any]:
-        """For building a pool: connection parameters (in autocommit) and the callback that
-        configures each new connection once."""
-        connect_kwargs = self.get_connection_params()
-        connect_kwargs["autocommit"] = True
-        configure = connection_configurator(
-            time_zone=self.timezone_name,
-            set_time_zone_sql=self.ops.set_time_zone_sql(),
-            role=self.settings_dict["OPTIONS"].get("assume_role"),
-            isolation_level=config.isolation_level,
-        )
-        return connect_kwargs, configure
-
-    def get_connection_params(self) -> dict[str, Any]:
-        params = super().get_connection_params()
-        for key in options.ENGINE_OPTION_KEYS:
-            params.pop(key, None)
-        return params
-
-    def _pool_entry(self) -> pools.Entry | None:
-        """The pool for the current settings, built on first use; None when not pooling."""
-        if self.alias == _internals.NO_DATABASE_ALIAS:
-            return None
-        entry = pools.lookup(self.alias, pools.settings_key(self))
-        if entry is None:
-            # First use, or the settings changed.
-            config = self._pool_config()
-            self._asap = config is not None
-            if config is None:
-                return None
-            entry = pools.obtain(
-                self.alias, pools.frozen(pools.settings_key(self)), lambda: self._build_pool(config)
-            )
-        return entry
-
-    def close_pool(self) -> None:
-        """Close this alias's pool (Django's API); the next checkout builds a new one."""
-        pools.retire(self.alias)
 
     # -- checkout -------------------------------------------------------------------------
 
@@ -155,11 +80,6 @@ class AsapReleaseMixin(Generic[ArgumentsT], _WrapperBase):
         if raw.autocommit != wanted:
             self._set_autocommit(wanted)
         self.autocommit = wanted
-
-    def _set_autocommit(self, autocommit: bool) -> None:
-        # Django's PostgreSQL version, on the psycopg connection behind the pool's object.
-        with self.wrap_database_errors:
-            self._psycopg_connection(self.connection).autocommit = autocommit
 
     # -- release --------------------------------------------------------------------------
 
