@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from django_pg_real_pool import engines
 from test_safety import run_scenario
 
 
@@ -13,7 +14,7 @@ def load(engine: str, blocked: str, *version: str) -> str:
     return result.stdout.strip()
 
 
-@pytest.mark.parametrize("engine", ["django_pg_real_pool", "django_pg_real_pool.dj_db_conn_pool"])
+@pytest.mark.parametrize("engine", engines.ENGINES)
 def test_psycopg2_instead_of_psycopg3(engine: str) -> None:
     pytest.importorskip("psycopg2", reason="psycopg2-binary is part of the test extra")
     assert load(engine, "psycopg") == (

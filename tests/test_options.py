@@ -9,10 +9,10 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.db.utils import ConnectionHandler
 
-from django_pg_real_pool import options
+from django_pg_real_pool import engines, options
 
-PSYCOPG = "django_pg_real_pool"
-DJ = "django_pg_real_pool.dj_db_conn_pool"
+PSYCOPG = engines.PSYCOPG_POOL
+DJ = engines.DJ_DB_CONN_POOL
 
 
 def wrapper(engine: str, **settings: Any) -> Any:

@@ -14,7 +14,7 @@ import pytest
 from django.db import connections
 
 from app.models import Item
-from django_pg_real_pool import close_all_pools, pool_stats
+from django_pg_real_pool import close_all_pools, engines, pool_stats
 from helpers import held, released
 from suite import scenario_env, superuser_connect
 
@@ -26,7 +26,6 @@ STOCK_POOLS = [
     pytest.param("django.db.backends.postgresql", id="django-native", marks=NATIVE_POOL),
     pytest.param("dj_db_conn_pool.backends.postgresql", id="dj_db_conn_pool"),
 ]
-OUR_ENGINES = ["django_pg_real_pool", "django_pg_real_pool.dj_db_conn_pool"]
 
 
 def run_scenario(script: str, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -84,7 +83,7 @@ def test_stock_pools_run_tests_against_the_real_database(make_alias, engine: str
     assert used == renamed.removeprefix("test_"), "the stock pool hazard is not reproduced"
 
 
-@pytest.mark.parametrize("engine", OUR_ENGINES)
+@pytest.mark.parametrize("engine", engines.ENGINES)
 def test_pool_follows_the_test_database(make_alias, engine: str) -> None:
     renamed, used = database_used_after_create_test_db(make_alias, engine)
     assert renamed.startswith("test_")

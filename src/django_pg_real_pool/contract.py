@@ -9,13 +9,43 @@ checkout by the full settings key and built on first use.
 
 from __future__ import annotations
 
+import copy
 from typing import TYPE_CHECKING, Any, Generic
 
+from django.conf import settings
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.postgresql.base import DatabaseWrapper as PostgresDatabaseWrapper
 
 from . import _internals, options, pools
 from .options import ArgumentsT, PoolConfig
 from .session import connection_configurator
+
+
+def settings_key(wrapper: BaseDatabaseWrapper) -> tuple[Any, ...]:
+    """Everything a pool's connections depend on; a pool is reused only for an equal key."""
+    s = wrapper.settings_dict
+    return (
+        s["NAME"],
+        s["USER"],
+        s["PASSWORD"],
+        s["HOST"],
+        s["PORT"],
+        s["CONN_MAX_AGE"],
+        s["CONN_HEALTH_CHECKS"],
+        s["OPTIONS"],
+        s.get("POOL_OPTIONS"),
+        wrapper.timezone_name,
+        settings.USE_TZ,
+    )
+
+
+def frozen(key: tuple[Any, ...]) -> tuple[Any, ...]:
+    """``key`` with its dicts copied, so that later in-place edits of the settings are noticed."""
+    try:
+        return copy.deepcopy(key)
+    except Exception:
+        return tuple(dict(part) if isinstance(part, dict) else part for part in key)
+
 
 if TYPE_CHECKING:
     _WrapperBase = PostgresDatabaseWrapper
@@ -57,7 +87,7 @@ class EngineMixin(Generic[ArgumentsT], _WrapperBase):
         key = options.validation_key(self.settings_dict)
         if self._validated_for is None or self._validated_for != key:
             self._config = self._validate()
-            self._validated_for = pools.frozen(key)
+            self._validated_for = frozen(key)
         return self._config
 
     def _new_connection_setup(self, config: PoolConfig[ArgumentsT]) -> tuple[dict[str, Any], Any]:
@@ -88,7 +118,7 @@ class EngineMixin(Generic[ArgumentsT], _WrapperBase):
         """The pool for the current settings, built on first use; None when not pooling."""
         if self.alias == _internals.NO_DATABASE_ALIAS:
             return None
-        entry = pools.lookup(self.alias, pools.settings_key(self))
+        entry = pools.lookup(self.alias, settings_key(self))
         if entry is None:
             # First use, or the settings changed.
             config = self._pool_config()
@@ -96,7 +126,7 @@ class EngineMixin(Generic[ArgumentsT], _WrapperBase):
             if config is None:
                 return None
             entry = pools.obtain(
-                self.alias, pools.frozen(pools.settings_key(self)), lambda: self._build_pool(config)
+                self.alias, frozen(settings_key(self)), lambda: self._build_pool(config)
             )
         return entry
 

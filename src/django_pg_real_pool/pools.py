@@ -10,15 +10,11 @@ lock, thread or socket of the parent is used there.
 from __future__ import annotations
 
 import atexit
-import copy
 import logging
 import os
 import threading
 from collections.abc import Callable
 from typing import Any, Protocol
-
-from django.conf import settings
-from django.db.backends.base.base import BaseDatabaseWrapper
 
 from .counters import CheckoutCounters
 
@@ -52,32 +48,6 @@ class PoolHandle(Protocol):
 
     def close(self) -> None:
         """Close the pool; connections still checked out are closed when given back."""
-
-
-def settings_key(wrapper: BaseDatabaseWrapper) -> tuple[Any, ...]:
-    """Everything a pool's connections depend on; a pool is reused only for an equal key."""
-    s = wrapper.settings_dict
-    return (
-        s["NAME"],
-        s["USER"],
-        s["PASSWORD"],
-        s["HOST"],
-        s["PORT"],
-        s["CONN_MAX_AGE"],
-        s["CONN_HEALTH_CHECKS"],
-        s["OPTIONS"],
-        s.get("POOL_OPTIONS"),
-        wrapper.timezone_name,
-        settings.USE_TZ,
-    )
-
-
-def frozen(key: tuple[Any, ...]) -> tuple[Any, ...]:
-    """``key`` with its dicts copied, so that later in-place edits of the settings are noticed."""
-    try:
-        return copy.deepcopy(key)
-    except Exception:
-        return tuple(dict(part) if isinstance(part, dict) else part for part in key)
 
 
 class Entry:
