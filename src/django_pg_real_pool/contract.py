@@ -85,7 +85,7 @@ class EngineMixin(Generic[ArgumentsT], _WrapperBase):
     def _pool_config(self) -> PoolConfig[ArgumentsT] | None:
         """The validated pool configuration of the current settings; None: no pool."""
         key = options.validation_key(self.settings_dict)
-        if self._validated_for is None or self._validated_for != key:
+        if self._validated_for != key:
             self._config = self._validate()
             self._validated_for = frozen(key)
         return self._config
