@@ -214,3 +214,21 @@ def test_pool_option_on_dj_engine_would_pool_twice() -> None:
         "so connections would be pooled twice.",
         OPTIONS={"pool": True},
     )
+
+
+@pytest.mark.parametrize("engine", engines.ENGINES)
+def test_settings_are_validated_once_per_value_and_again_when_they_change(engine: str) -> None:
+    if engine == PSYCOPG:
+        handler_wrapper = wrapper(engine, OPTIONS={"pool": {"min_size": 1}})
+        pool_settings = handler_wrapper.settings_dict["OPTIONS"]["pool"]
+        bad_key, message = "min_sise", "has an unknown key 'min_sise'"
+    else:
+        handler_wrapper = wrapper(engine, OPTIONS={}, POOL_OPTIONS={"POOL_SIZE": 1})
+        pool_settings = handler_wrapper.settings_dict["POOL_OPTIONS"]
+        bad_key, message = "POOL_SISE", "has an unknown key 'POOL_SISE'"
+    first = handler_wrapper._pool_config()
+    assert first is not None
+    assert handler_wrapper._pool_config() is first
+    pool_settings[bad_key] = 2  # an in-place edit is noticed
+    with pytest.raises(ImproperlyConfigured, match=re.escape(message)):
+        handler_wrapper._pool_config()

@@ -1,8 +1,9 @@
-"""Every use of a private name of Django, django-db-connection-pool or SQLAlchemy, in one place.
+"""Every use of a private name of Django or SQLAlchemy, in one place.
 
 Each is a named function or constant with the reason it is needed. ``tests/test_internals.py``
 fails, naming what is missing or changed, when an installed version no longer has what this
-module relies on; run it in the whole matrix before supporting a new release.
+module relies on; run it in the whole matrix before supporting a new release. (No private
+name of django-db-connection-pool is used: the second engine builds its own ``QueuePool``.)
 """
 
 from __future__ import annotations
@@ -61,10 +62,9 @@ CONNECTION_STATE_ATTRIBUTES: tuple[str, ...] = (
     "_thread_ident",
 )
 
-#: ``connect_from_pool`` copies ``BaseDatabaseWrapper.connect()``. Its normalised source
-#: (``source_fingerprint``), read in the wheels of 4.2.30, 5.0.14, 5.1.15, 5.2.19, 6.0.10 and
-#: 6.1.3 and found identical: a Django whose
-#: ``connect()`` is not one of these fails ``tests/test_internals.py``.
+#: ``connect_from_pool`` copies ``BaseDatabaseWrapper.connect()``. Its ``source_fingerprint``,
+#: read in the wheels of Django 4.2.30, 5.0.14, 5.1.15, 5.2.19, 6.0.10 and 6.1.3 (identical in
+#: all): a Django whose ``connect()`` is not one of these fails ``tests/test_internals.py``.
 CONNECT_FINGERPRINTS: dict[tuple[int, int], str] = dict.fromkeys(
     [(4, 2), (5, 0), (5, 1), (5, 2), (6, 0), (6, 1)],
     "ad87ffb5d81d853d",
