@@ -28,6 +28,8 @@ lint: $(BIN)/.installed
 # at build time, never from a CDN; the minified library is not committed.
 DOCS_BUILD := build/docs
 MERMAID_VERSION := 11.17.2
+# Material prints a banner about its successor on every build; it says nothing about ours.
+export NO_MKDOCS_2_WARNING := 1
 
 $(BIN)/.docs-installed: $(BIN)/.installed pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev,docs]'
