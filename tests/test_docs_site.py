@@ -179,13 +179,23 @@ def test_configuration_page_is_drawn(visit: Visit, site: Path) -> None:
     visit.assert_clean()
 
 
-def test_how_it_works_draws_the_sequence_diagram(visit: Visit) -> None:
+def _pages_with_diagrams() -> list[str]:
+    docs = Path(__file__).parent.parent / "docs"
+    return sorted(page.stem for page in docs.glob("*.md") if "```mermaid" in page.read_text())
+
+
+@pytest.mark.parametrize("page_name", _pages_with_diagrams())
+def test_every_diagram_is_drawn(visit: Visit, page_name: str) -> None:
+    """Each Mermaid block of the page becomes an SVG, with no script error."""
     page = visit.page
-    page.goto(f"{visit.site_url}release/", wait_until="load")
+    page.goto(f"{visit.site_url}{page_name}/", wait_until="load")
+    expected = page.locator(".mermaid").count()
+    assert expected > 0
     page.wait_for_function(
-        """() => (window.__shadowRoots || []).some(
-            (root) => root.querySelector("svg") && root.textContent.includes("putconn()")
-        )"""
+        """(expected) => (window.__shadowRoots || []).filter(
+            (root) => root.querySelector("svg g")
+        ).length >= expected""",
+        arg=expected,
     )
     visit.assert_clean()
 
