@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from django.db import connections
 
-from helpers import released
+from helpers import held, released
 
 pytest_plugins = ["pytester"]
 
@@ -93,3 +93,18 @@ def test_block_runs(code: str, make_alias) -> None:
         else:
             # Django's stock backend, or ours with OPTIONS["pool"] False: held until close().
             assert connections[name].connection is not None
+
+
+def test_release_page_on_raw_queries(alias: str) -> None:
+    """release.md: a fully read raw() gives the connection back; a partly read one holds it."""
+    from app.models import Item
+
+    for number in range(3):
+        Item.objects.using(alias).create(name=str(number))
+    assert len(list(Item.objects.using(alias).raw("SELECT id FROM app_item"))) == 3
+    assert released(alias)
+    rows = Item.objects.using(alias).raw("SELECT id FROM app_item").iterator()
+    next(rows)
+    assert held(alias)
+    assert len(list(rows)) == 2
+    assert released(alias)
