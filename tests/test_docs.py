@@ -93,6 +93,26 @@ def test_block_runs(code: str, make_alias) -> None:
         else:
             # Django's stock backend, or ours with OPTIONS["pool"] False: held until close().
             assert connections[name].connection is not None
+    if "readiness" in namespace:
+        _check_readiness_view(namespace["readiness"], namespace["DATABASES"]["readiness"])
+
+
+def _check_readiness_view(view: Any, settings: dict[str, Any]) -> None:
+    """configuration.md's probe answers 200 on its own alias, and leaves nothing open."""
+    overrides = copy.deepcopy(settings)
+    for key in SERVER_KEYS:
+        overrides.pop(key, None)
+    plain = copy.deepcopy(connections.settings["plain"])
+    connections.settings["readiness"] = {**plain, **overrides}
+    try:
+        response = view(None)
+        assert response.status_code == 200
+        assert response.content == b"ok"
+        assert connections["readiness"].connection is None
+    finally:
+        connections["readiness"].close()
+        del connections["readiness"]
+        del connections.settings["readiness"]
 
 
 def test_release_page_on_raw_queries(alias: str) -> None:
