@@ -1,4 +1,9 @@
-"""Every ```python block of the README and of docs/ runs against the test server."""
+"""Every ```python block of the README and of docs/ runs against the test server.
+
+A settings sample (a block that defines ``DATABASES``) is run by giving each of its aliases a
+query on the test server. Every other fenced block must say its language, so that no Python
+hides in an untested block.
+"""
 
 from __future__ import annotations
 
@@ -10,14 +15,18 @@ from typing import Any
 import pytest
 from django.db import connections
 
-from helpers import released
+from helpers import held, released
 
 pytest_plugins = ["pytester"]
 
 ROOT = Path(__file__).parent.parent
-PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 BLOCK = re.compile(r"^```python\n(.*?)^```", re.DOTALL | re.MULTILINE)
+FENCE = re.compile(r"^```(\S*)\n.*?^```", re.DOTALL | re.MULTILINE)
+#: Languages of blocks that are not run: shell commands, error output, diagrams.
+UNTESTED_LANGUAGES = {"sh", "text", "mermaid"}
 SERVER_KEYS = ("NAME", "USER", "PASSWORD", "HOST", "PORT")
+OUR_ENGINES = {"django_pg_real_pool", "django_pg_real_pool.dj_db_conn_pool"}
 
 
 def blocks(*, tests: bool = False) -> list[Any]:
@@ -32,9 +41,26 @@ def blocks(*, tests: bool = False) -> list[Any]:
 
 
 def test_every_page_has_been_read() -> None:
-    assert {page.name for page in PAGES} >= {"README.md", "engines.md", "pytest-plugin.md"}
-    assert len(blocks()) >= 6
+    assert {page.name for page in PAGES} >= {
+        "README.md",
+        "configuration.md",
+        "release.md",
+        "coming-from-1.1.md",
+        "pytest-plugin.md",
+    }
+    assert len(blocks()) >= 20
     assert len(blocks(tests=True)) >= 6
+
+
+def test_every_block_says_its_language() -> None:
+    """A block without a language, or in one that is not run, could hide untested Python."""
+    wrong = [
+        f"{page.relative_to(ROOT)}: ```{language}"
+        for page in PAGES
+        for language in FENCE.findall(page.read_text())
+        if language not in UNTESTED_LANGUAGES | {"python"}
+    ]
+    assert not wrong, f"use ```python (run by this module) or one of {UNTESTED_LANGUAGES}"
 
 
 def test_plugin_page_examples_pass_as_tests(pytester: pytest.Pytester) -> None:
@@ -62,4 +88,43 @@ def test_block_runs(code: str, make_alias) -> None:
         with connections[name].cursor() as cursor:
             cursor.execute("SELECT 1")
             assert cursor.fetchone() == (1,)
-        assert released(name)
+        if settings["ENGINE"] in OUR_ENGINES and overrides["OPTIONS"].get("pool", True):
+            assert released(name)
+        else:
+            # Django's stock backend, or ours with OPTIONS["pool"] False: held until close().
+            assert connections[name].connection is not None
+    if "readiness" in namespace:
+        _check_readiness_view(namespace["readiness"], namespace["DATABASES"]["readiness"])
+
+
+def _check_readiness_view(view: Any, settings: dict[str, Any]) -> None:
+    """configuration.md's probe answers 200 on its own alias, and leaves nothing open."""
+    overrides = copy.deepcopy(settings)
+    for key in SERVER_KEYS:
+        overrides.pop(key, None)
+    plain = copy.deepcopy(connections.settings["plain"])
+    connections.settings["readiness"] = {**plain, **overrides}
+    try:
+        response = view(None)
+        assert response.status_code == 200
+        assert response.content == b"ok"
+        assert connections["readiness"].connection is None
+    finally:
+        connections["readiness"].close()
+        del connections["readiness"]
+        del connections.settings["readiness"]
+
+
+def test_release_page_on_raw_queries(alias: str) -> None:
+    """release.md: a fully read raw() gives the connection back; a partly read one holds it."""
+    from app.models import Item
+
+    for number in range(3):
+        Item.objects.using(alias).create(name=str(number))
+    assert len(list(Item.objects.using(alias).raw("SELECT id FROM app_item"))) == 3
+    assert released(alias)
+    rows = Item.objects.using(alias).raw("SELECT id FROM app_item").iterator()
+    next(rows)
+    assert held(alias)
+    assert len(list(rows)) == 2
+    assert released(alias)
