@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import re
 import sys
+import tarfile
 import unittest
 from pathlib import Path
 
@@ -15,6 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from django_suite import expected as expected_file  # noqa: E402
+from django_suite import source  # noqa: E402
 from django_suite.cli import EXIT_USAGE, main  # noqa: E402
 from django_suite.compare import NOT_RUN, compare  # noqa: E402
 from django_suite.engines import SUITE_ENGINES  # noqa: E402
@@ -167,3 +169,43 @@ def test_the_recording_result_keeps_each_outcome_and_the_failure_text() -> None:
     assert "RuntimeError: bang" in details["test_errors"]
     assert "(number=1)" in details["test_subtest_fails"]
     assert details["test_skipped"] == "not here"
+
+
+def _sdist(path: Path, members: dict[str, str]) -> Path:
+    with tarfile.open(path, "w:gz") as tar:
+        for name, text in members.items():
+            data = text.encode()
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def test_only_the_tests_directory_of_the_sdist_is_unpacked(tmp_path: Path) -> None:
+    archive = _sdist(
+        tmp_path / "django-9.9.9.tar.gz",
+        {
+            "django-9.9.9/tests/runtests.py": "print('run')",
+            "django-9.9.9/tests/basic/tests.py": "",
+            "django-9.9.9/django/__init__.py": "",
+            "django-9.9.9/tests/../../escape.py": "",
+        },
+    )
+    tests = source._unpack_tests(archive, tmp_path / "out")
+    found = sorted(str(p.relative_to(tests)) for p in tests.rglob("*") if p.is_file())
+    assert found == ["basic/tests.py", "runtests.py"]
+    assert not (tmp_path / "escape.py").exists()
+
+
+def test_an_sdist_without_runtests_is_refused(tmp_path: Path) -> None:
+    archive = _sdist(tmp_path / "django-9.9.9.tar.gz", {"django-9.9.9/tests/basic/x.py": ""})
+    with pytest.raises(source.SuiteSourceError, match=r"has no tests/runtests\.py"):
+        source._unpack_tests(archive, tmp_path / "out")
+
+
+def test_a_complete_cached_suite_is_used_without_downloading(tmp_path: Path) -> None:
+    tests = tmp_path / "Django-9.9.9" / "tests"
+    tests.mkdir(parents=True)
+    (tests / "runtests.py").write_text("")
+    # Django 9.9.9 does not exist: a download attempt would raise SuiteSourceError.
+    assert source.suite_tests_dir("9.9.9", cache_dir=tmp_path) == tests
