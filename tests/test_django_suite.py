@@ -15,8 +15,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from django_suite import cli, source  # noqa: E402
 from django_suite import expected as expected_file  # noqa: E402
-from django_suite import source  # noqa: E402
 from django_suite.cli import EXIT_USAGE, main  # noqa: E402
 from django_suite.compare import NOT_RUN, compare  # noqa: E402
 from django_suite.engines import SUITE_ENGINES  # noqa: E402
@@ -209,3 +209,20 @@ def test_a_complete_cached_suite_is_used_without_downloading(tmp_path: Path) -> 
     (tests / "runtests.py").write_text("")
     # Django 9.9.9 does not exist: a download attempt would raise SuiteSourceError.
     assert source.suite_tests_dir("9.9.9", cache_dir=tmp_path) == tests
+
+
+def test_an_engine_the_django_version_lacks_is_refused_with_the_fix() -> None:
+    with pytest.raises(ValueError, match=r"needs Django >= 5\.1; Django 5\.0\.14 is installed"):
+        cli._check_engine(SUITE_ENGINES["django_native"], "5.0.14")
+    cli._check_engine(SUITE_ENGINES["django_native"], "5.1.0")
+    cli._check_engine(SUITE_ENGINES["real_pool"], "4.2.30")
+
+
+def test_a_bad_pg_version_variable_is_a_usage_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("PYTEST_PG_VERSION", "fifteen")
+    assert main(["--engine", "real_pool"]) == EXIT_USAGE
+    assert (
+        "PYTEST_PG_VERSION='fifteen' is not a PostgreSQL major version" in capsys.readouterr().err
+    )
