@@ -109,7 +109,8 @@ def _main(args: argparse.Namespace) -> int:
     try:
         tests_dir = suite_tests_dir(version, cache_dir=args.cache_dir)
         recorded, pg_version = _run(engine, tests_dir, labels, major, args)
-    except (CannotRun, SuiteSourceError) as exc:
+    except (CannotRun, SuiteSourceError, OSError) as exc:
+        # OSError: the temporary directory cannot be written.
         print(f"django-suite: {exc}", file=sys.stderr)
         return EXIT_CANNOT_RUN
     duration = time.monotonic() - started

@@ -50,6 +50,16 @@ def suite_tests_dir(version: str, *, cache_dir: Path | None = None) -> Path:
     target = cache / f"Django-{version}" / "tests"
     if (target / _MARKER).is_file():
         return target
+    try:
+        return _fetch(version, cache, target)
+    except OSError as exc:
+        raise SuiteSourceError(
+            f"cannot keep Django's test suite in {cache}: {exc}. Choose a writable directory "
+            "with --cache-dir or $XDG_CACHE_HOME."
+        ) from exc
+
+
+def _fetch(version: str, cache: Path, target: Path) -> Path:
     cache.mkdir(parents=True, exist_ok=True)
     with _locked(cache / f"Django-{version}.lock"):
         if (target / _MARKER).is_file():  # another run finished it while we waited

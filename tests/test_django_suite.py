@@ -226,3 +226,10 @@ def test_a_bad_pg_version_variable_is_a_usage_error(
     assert (
         "PYTEST_PG_VERSION='fifteen' is not a PostgreSQL major version" in capsys.readouterr().err
     )
+
+
+def test_an_unusable_cache_directory_says_how_to_choose_another(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(source.SuiteSourceError, match="Choose a writable directory"):
+        source.suite_tests_dir("9.9.9", cache_dir=blocker / "cache")
