@@ -6,14 +6,16 @@ Loaded by the plugin only when pytest-django is active, after it, so that this
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
+from django_pg_real_pool import engines
+
+from .servers.resolve import RunningServer
+
+#: The ENGINEs whose aliases are pointed at the plugin's server: ours and the stock ones.
 POSTGRESQL_ENGINES = frozenset(
     {
-        "django_pg_real_pool",
-        "django_pg_real_pool.dj_db_conn_pool",
+        *engines.ENGINES,
         "django.db.backends.postgresql",
         "django.db.backends.postgresql_psycopg2",
         "dj_db_conn_pool.backends.postgresql",
@@ -24,7 +26,7 @@ POSTGRESQL_ENGINES = frozenset(
 
 @pytest.fixture(scope="session")
 def django_db_modify_db_settings(
-    django_db_modify_db_settings_parallel_suffix: None, pg_server: Any
+    django_db_modify_db_settings_parallel_suffix: None, pg_server: RunningServer
 ) -> None:
     """Point every PostgreSQL alias of ``settings.DATABASES`` at the test run's server.
 
