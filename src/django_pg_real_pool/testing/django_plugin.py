@@ -25,6 +25,21 @@ POSTGRESQL_ENGINES = frozenset(
 
 
 @pytest.fixture(scope="session")
+def django_db_setup(django_db_setup: None) -> None:
+    """pytest-django's ``django_db_setup``, then this thread's connections are closed.
+
+    Django's ``create_test_db()`` ends with ``connection.ensure_connection()``, which checks a
+    connection out of the alias's pool and runs no query: without this, the main thread kept
+    one connection of every pooled alias until some later ``close()``, and the first
+    database test of a session (``-k``, a fresh xdist worker) found ``in_use=1``.
+    """
+    from django.db import connections
+
+    for connection in connections.all(initialized_only=True):
+        connection.close()
+
+
+@pytest.fixture(scope="session")
 def django_db_modify_db_settings(
     django_db_modify_db_settings_parallel_suffix: None, pg_server: RunningServer
 ) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from . import aliases, backends, config, databases, janitor, saturation
+from . import aliases, backends, config, databases, janitor, leaks, saturation
 from .janitor import Database
 from .proxy import TcpProxy
 from .run import Run
@@ -36,8 +36,14 @@ __all__ = [
     "wait_for_waiting",
 ]
 
-#: What pool_alias found checked out when it closed a test's aliases, for no_pool_leaks.
-LEAKS = pytest.StashKey[list[str]]()
+#: How to stop the threads that hold_connections and queue_checkouts started for a test.
+_PRESSURE = pytest.StashKey[list[Callable[[], object]]]()
+
+
+def _relieve(node: pytest.Item) -> None:
+    """Stop the test's holding and queued threads (again: stopping is idempotent)."""
+    for stop in node.stash.get(_PRESSURE, []):
+        stop()
 
 
 @pytest.fixture(scope="session")
@@ -153,9 +159,9 @@ def pool_alias(request: pytest.FixtureRequest) -> Iterator[Callable[..., str]]:
         return alias
 
     yield add
-    leaks = request.node.stash.setdefault(LEAKS, [])
+    _relieve(request.node)  # threads of hold_connections set up before us hold connections
     for alias in made:
-        leaks.extend(_leak(alias))
+        leaks.note_closed_alias(request.node, alias)
         aliases.remove_alias(alias)
     if blocker is not None:
         blocker.restore()
@@ -169,7 +175,9 @@ def pool_stats() -> Callable[[str], PoolStats]:
 
 
 @pytest.fixture
-def hold_connections() -> Iterator[Callable[..., saturation.HeldConnections]]:
+def hold_connections(
+    request: pytest.FixtureRequest,
+) -> Iterator[Callable[..., saturation.HeldConnections]]:
     """``hold_connections(alias, n)``: ``n`` other threads each check out a connection and
     hold it (inside ``atomic()``) until ``.release()`` or the end of the test."""
     held: list[saturation.HeldConnections] = []
@@ -177,6 +185,7 @@ def hold_connections() -> Iterator[Callable[..., saturation.HeldConnections]]:
     def hold(alias: str, n: int, *, timeout: float = 10.0) -> saturation.HeldConnections:
         holders = saturation.HeldConnections(alias, n)
         held.append(holders)
+        request.node.stash.setdefault(_PRESSURE, []).append(holders.release)
         return holders.start(timeout=timeout)
 
     yield hold
@@ -185,7 +194,9 @@ def hold_connections() -> Iterator[Callable[..., saturation.HeldConnections]]:
 
 
 @pytest.fixture
-def queue_checkouts() -> Iterator[Callable[..., saturation.QueuedCheckouts]]:
+def queue_checkouts(
+    request: pytest.FixtureRequest,
+) -> Iterator[Callable[..., saturation.QueuedCheckouts]]:
     """``queue_checkouts(alias, k)``: ``k`` threads each try one query now; ``.join()``
     returns what each got (None or the exception)."""
     started: list[saturation.QueuedCheckouts] = []
@@ -193,6 +204,7 @@ def queue_checkouts() -> Iterator[Callable[..., saturation.QueuedCheckouts]]:
     def queue(alias: str, k: int) -> saturation.QueuedCheckouts:
         queued = saturation.QueuedCheckouts(alias, k)
         started.append(queued)
+        request.node.stash.setdefault(_PRESSURE, []).append(queued.join)
         return queued.start()
 
     yield queue
@@ -254,28 +266,10 @@ def tcp_proxy(pg_server: RunningServer) -> Iterator[Callable[..., TcpProxy]]:
         proxy.close()
 
 
-def _leak(alias: str) -> list[str]:
-    in_use = aliases.checked_out(alias)
-    return [f"{in_use} connection(s) of {alias!r} still checked out"] if in_use else []
-
-
 @pytest.fixture
-def no_pool_leaks(request: pytest.FixtureRequest) -> Iterator[None]:
+def no_pool_leaks(request: pytest.FixtureRequest) -> None:
     """Fail the test if it leaves a connection checked out, or a pool it built open.
 
-    Also applied by the marker ``@pytest.mark.pool_leak_check``."""
-    from django_pg_real_pool import pools
-
-    before = pools.snapshot()
-    yield
-    # pool_alias has closed the test's aliases by now, noting what was still checked out.
-    problems = list(request.node.stash.get(LEAKS, []))
-    for alias, entry in pools.snapshot().items():
-        problems.extend(_leak(alias))
-        if before.get(alias) is not entry:
-            problems.append(
-                f"the pool of {alias!r} built during the test is still open (close it with "
-                "connections[alias].close_pool(), or add the alias with the pool_alias fixture)"
-            )
-    if problems:
-        pytest.fail("pool leak: " + "; ".join(problems), pytrace=False)
+    Checked once every fixture of the test is torn down, whatever their order. Also applied by
+    the marker ``@pytest.mark.pool_leak_check``."""
+    leaks.request_check(request.node)

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from . import config as settings
+from . import leaks
 from .run import WORKER_OWNER, WORKER_RUN, Run
 
 LEAK_MARKER = "pool_leak_check"
@@ -66,6 +67,19 @@ class _XdistController:
 def _pool_leak_check_marker(request: pytest.FixtureRequest) -> None:
     if request.node.get_closest_marker(LEAK_MARKER) is not None:
         request.getfixturevalue("no_pool_leaks")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> object:
+    leaks.start(item)
+    return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> object:
+    result = yield
+    leaks.check(item)  # after every fixture's teardown, whatever their order
+    return result
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
