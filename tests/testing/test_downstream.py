@@ -126,3 +126,46 @@ def test_leak_check_gives_one_answer_in_any_fixture_order(pytester: pytest.Pytes
             "pool leak: 1 connection(s) of 'pool*' still checked out",
         ]
     )
+
+
+READINESS = """
+DATABASES = {
+    "default": {
+        "ENGINE": "django_pg_real_pool",
+        "NAME": "shop",
+        "OPTIONS": {"pool": {"min_size": 1, "max_size": 2}},
+    },
+    "readiness": {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": "shop",
+        "TEST": {"MIRROR": "default"},
+    },
+}
+INSTALLED_APPS = []
+USE_TZ = True
+SECRET_KEY = "only-for-tests"
+"""
+
+READINESS_TEST = """
+import pytest
+from django.db import connections
+
+
+@pytest.mark.django_db(databases=["default", "readiness"])
+def test_readiness_answers_on_the_test_database():
+    with connections["readiness"].cursor() as cursor:
+        cursor.execute("SELECT current_database()")
+        assert cursor.fetchone()[0] == connections["default"].settings_dict["NAME"]
+"""
+
+
+def test_readiness_alias_in_settings_does_not_block_dropping_the_test_database(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(shop_settings=READINESS, test_it=READINESS_TEST)
+    pytester.makeini(
+        "[pytest]\nDJANGO_SETTINGS_MODULE = shop_settings\npythonpath = .\nfilterwarnings = error\n"
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    result.stdout.no_fnmatch_line("*being accessed by other users*")

@@ -6,6 +6,8 @@ Loaded by the plugin only when pytest-django is active, after it, so that this
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 from django_pg_real_pool import engines
@@ -24,19 +26,28 @@ POSTGRESQL_ENGINES = frozenset(
 )
 
 
-@pytest.fixture(scope="session")
-def django_db_setup(django_db_setup: None) -> None:
-    """pytest-django's ``django_db_setup``, then this thread's connections are closed.
-
-    Django's ``create_test_db()`` ends with ``connection.ensure_connection()``, which checks a
-    connection out of the alias's pool and runs no query: without this, the main thread kept
-    one connection of every pooled alias until some later ``close()``, and the first
-    database test of a session (``-k``, a fresh xdist worker) found ``in_use=1``.
-    """
+def _close_this_threads_connections() -> None:
     from django.db import connections
 
     for connection in connections.all(initialized_only=True):
         connection.close()
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup: None) -> Iterator[None]:
+    """pytest-django's ``django_db_setup``, with this thread's connections closed after the
+    test databases are created and before they are dropped.
+
+    Django's ``create_test_db()`` ends with ``connection.ensure_connection()``, which checks a
+    connection out of the alias's pool and runs no query: without the first close, the main
+    thread kept one connection of every pooled alias until some later ``close()``, and the
+    first database test of a session (``-k``, a fresh xdist worker) found ``in_use=1``.
+    Without the second, a connection a test left open (an unpooled readiness alias, say)
+    makes dropping the test database fail: "database ... is being accessed by other users".
+    """
+    _close_this_threads_connections()
+    yield
+    _close_this_threads_connections()
 
 
 @pytest.fixture(scope="session")
