@@ -159,12 +159,14 @@ def pool_alias(request: pytest.FixtureRequest) -> Iterator[Callable[..., str]]:
         return alias
 
     yield add
-    _relieve(request.node)  # threads of hold_connections set up before us hold connections
-    for alias in made:
-        leaks.note_closed_alias(request.node, alias)
-        aliases.remove_alias(alias)
-    if blocker is not None:
-        blocker.restore()
+    try:
+        _relieve(request.node)  # threads of hold_connections set up before us hold connections
+    finally:
+        for alias in made:
+            leaks.note_closed_alias(request.node, alias)
+            aliases.remove_alias(alias)
+        if blocker is not None:
+            blocker.restore()
 
 
 @pytest.fixture
