@@ -10,17 +10,15 @@ import django
 import psycopg
 from django.conf import settings
 
-from django_pg_real_pool.testing.servers.local import LocalServer, find_binaries
+from django_pg_real_pool.testing.servers import RunningServer, throwaway_server
 
 
 @contextmanager
 def django_on_throwaway_server(
     contenders: Any, *, database: str = "bench"
-) -> Iterator[tuple[LocalServer, dict[str, dict[str, Any]]]]:
+) -> Iterator[tuple[RunningServer, dict[str, dict[str, Any]]]]:
     """Start a server, configure Django with ``contenders(common_settings)`` as aliases."""
-    server = LocalServer(find_binaries())
-    server.start()
-    try:
+    with throwaway_server() as server, _pools_closed():
         with psycopg.connect(**server.connect_kwargs(), autocommit=True) as conn:
             conn.execute(f"CREATE DATABASE {database}")
         common = {"NAME": database, "USER": server.user, "HOST": server.host, "PORT": server.port}
@@ -32,9 +30,14 @@ def django_on_throwaway_server(
         )
         django.setup()
         yield server, databases
+
+
+@contextmanager
+def _pools_closed() -> Iterator[None]:
+    try:
+        yield
     finally:
         close_every_pool()
-        server.close()
 
 
 def close_every_pool() -> None:

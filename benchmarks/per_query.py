@@ -99,7 +99,7 @@ def main() -> None:
                 cpu[alias].append((time.process_time() - cpu_start) / args.queries)
         floor = "django, held connection"
         print(
-            f"PostgreSQL {server.binaries.version}, Django {django.get_version()}, "
+            f"PostgreSQL {server.major} ({server.source}), Django {django.get_version()}, "
             f"{args.rounds} rounds x {args.queries} queries, medians per query:\n"
         )
         print(f"{'contender':52} {'wall us':>8} {'x floor':>8} {'cpu us':>8} {'x floor':>8}")

@@ -16,9 +16,9 @@ shared_buffers=32MB (the server layer's defaults, checked), as user postgres whe
 
 Contenders:
 - django-pg-real-pool's server layer: cold is LocalServer(binaries) with no template cache;
-  warm is start_server(ServerRequest(bindir=...)) from a template cache in a temporary
+  warm is start_server(ServerConfig(bindir=...)) from a template cache in a temporary
   directory, populated once (the user's own cache is neither read nor touched); the database
-  is the plugin's create_database()/drop_database(), as the pg_database fixture does.
+  is the plugin's janitor.create_database()/drop_database(), as the pg_database fixture does.
 - pytest-postgresql's PostgreSQLExecutor (pg_ctl initdb, then pg_ctl start -w polled by
   mirakuru every 0.1 s), driven as its postgresql_proc fixture does, the settings passed
   through its postgres_options. PostgreSQL refuses root and the executor has no option to
@@ -42,67 +42,24 @@ Run: python benchmarks/server_start.py [--repeat N]   (needs pytest-postgresql i
 from __future__ import annotations
 
 import argparse
-import itertools
-import multiprocessing
 import os
-import pwd
 import select
 import shutil
 import signal
-import socket
 import statistics
-import subprocess
 import tempfile
 import time
 import traceback
-from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-import psycopg
-from pytest_postgresql.executors import PostgreSQLExecutor
-from pytest_postgresql.janitor import DatabaseJanitor
+from _start_common import FAST_SETTINGS, MEASURES, first_connection, names
+from _start_pg_ctl import PlainPgCtl
+from _start_pytest_postgresql import PytestPostgresql
 
-from django_pg_real_pool.testing.fixtures import create_database, drop_database
+from django_pg_real_pool.testing.janitor import create_database, drop_database
+from django_pg_real_pool.testing.servers import ServerConfig, start_server
 from django_pg_real_pool.testing.servers.local import LocalServer, PostgresBinaries, find_binaries
-from django_pg_real_pool.testing.servers.resolve import ServerRequest, start_server
-
-HOST = "127.0.0.1"
-USER = "postgres"
-FAST_SETTINGS = {
-    "fsync": "off",
-    "synchronous_commit": "off",
-    "full_page_writes": "off",
-    "max_connections": "300",
-    "shared_buffers": "32MB",
-}
-SERVER_OPTIONS = " ".join(f"-c {key}={value}" for key, value in FAST_SETTINGS.items())
-INITDB_OPTIONS = ("-U", USER, "--auth=trust", "-E", "UTF8", "--locale=C", "-N", "--no-instructions")
-MEASURES = ("cold", "warm", "database")
-_names = itertools.count(1)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
-def first_connection(port: int, dbname: str = "postgres") -> None:
-    with psycopg.connect(host=HOST, port=port, user=USER, dbname=dbname, autocommit=True) as conn:
-        conn.execute("SELECT 1")
-
-
-def server_account() -> pwd.struct_passwd | None:
-    """The account the servers run as: postgres when we are root (PostgreSQL refuses root)."""
-    return pwd.getpwnam(USER) if os.geteuid() == 0 else None
-
-
-def owned_dir(path: Path, account: pwd.struct_passwd | None) -> Path:
-    path.mkdir(mode=0o700)
-    if account is not None:
-        os.chown(path, account.pw_uid, account.pw_gid)
-    return path
 
 
 class RealPool:
@@ -110,7 +67,7 @@ class RealPool:
 
     def __init__(self, binaries: PostgresBinaries, work: Path) -> None:
         self.binaries = binaries
-        self.request = ServerRequest(
+        self.request = ServerConfig(
             bindir=str(binaries.bindir), cache_dir=work / "cache", docker=False
         )
         self.server: Any = None
@@ -153,7 +110,7 @@ class RealPool:
     def database(self) -> float:
         if self.server is None:
             self.server = start_server(self.request)
-        name = f"bench_worker_{next(_names)}"
+        name = f"bench_worker_{next(names)}"
         started = time.perf_counter()
         create_database(self.server, name)
         first_connection(self.server.port, name)
@@ -163,261 +120,6 @@ class RealPool:
     def close(self) -> None:
         if self.server is not None:
             self.server.close()
-
-
-class PlainPgCtl:
-    name = "initdb + pg_ctl"
-
-    def __init__(self, binaries: PostgresBinaries, work: Path) -> None:
-        self.bindir = binaries.bindir
-        self.account = server_account()
-        self.work = owned_dir(work / "plain", self.account)
-        self.running: tuple[Path, int] | None = None
-
-    def _run(self, program: str, *arguments: str | Path, cwd: Path) -> None:
-        """Run ``program`` (from the bindir unless a path) as the server account."""
-        user = {}
-        if self.account is not None:
-            user = {"user": self.account.pw_uid, "group": self.account.pw_gid, "extra_groups": []}
-        command = [str(self.bindir / program), *map(str, arguments)]
-        result = subprocess.run(
-            command,
-            cwd=cwd,
-            env={**os.environ, "LC_ALL": "C"},
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-            **user,
-        )
-        if result.returncode != 0:
-            raise RuntimeError(
-                f"{' '.join(command)} exited with {result.returncode}:\n"
-                f"{result.stdout}{result.stderr}"
-            )
-
-    def _new_dir(self) -> Path:
-        return owned_dir(self.work / f"s{next(_names)}", self.account)
-
-    def _start(self, run_dir: Path) -> int:
-        port = free_port()
-        options = f"-c listen_addresses={HOST} -p {port} -k {run_dir} {SERVER_OPTIONS}"
-        data, log = run_dir / "data", run_dir / "log"
-        self._run("pg_ctl", "start", "-w", "-D", data, "-l", log, "-o", options, cwd=run_dir)
-        first_connection(port)
-        return port
-
-    def _stop(self, run_dir: Path) -> None:
-        try:
-            if (run_dir / "data" / "postmaster.pid").exists():
-                self._run("pg_ctl", "stop", "-w", "-m", "fast", "-D", run_dir / "data", cwd=run_dir)
-        finally:
-            shutil.rmtree(run_dir)
-
-    def prepare(self) -> None:
-        self.template = self._new_dir()
-        self._run("initdb", "-D", self.template / "data", *INITDB_OPTIONS, cwd=self.template)
-
-    def cold(self) -> float:
-        started = time.perf_counter()
-        run_dir = self._new_dir()
-        try:
-            self._run("initdb", "-D", run_dir / "data", *INITDB_OPTIONS, cwd=run_dir)
-            self._start(run_dir)
-            return time.perf_counter() - started
-        finally:
-            self._stop(run_dir)
-
-    def _warm_server(self) -> tuple[Path, int]:
-        run_dir = self._new_dir()
-        try:
-            self._run("/bin/cp", "-a", self.template / "data", run_dir / "data", cwd=run_dir)
-            return run_dir, self._start(run_dir)
-        except BaseException:
-            self._stop(run_dir)
-            raise
-
-    def warm(self) -> float:
-        started = time.perf_counter()
-        run_dir, _ = self._warm_server()
-        elapsed = time.perf_counter() - started
-        self._stop(run_dir)
-        return elapsed
-
-    def database(self) -> float:
-        if self.running is None:
-            self.running = self._warm_server()
-        run_dir, port = self.running
-        name = f"bench_worker_{next(_names)}"
-        where = ("-h", HOST, "-p", str(port), "-U", USER)
-        started = time.perf_counter()
-        self._run("createdb", *where, name, cwd=run_dir)
-        first_connection(port, name)
-        self._run("dropdb", *where, name, cwd=run_dir)
-        return time.perf_counter() - started
-
-    def close(self) -> None:
-        if self.running is not None:
-            self._stop(self.running[0])
-
-
-class PytestPostgresql:
-    """Its executor, run in a child forked from us that becomes user postgres."""
-
-    name = "pytest-postgresql"
-
-    def __init__(self, binaries: PostgresBinaries, work: Path) -> None:
-        self.pg_ctl = str(binaries.bindir / "pg_ctl")
-        self.account = server_account()
-        self.work = owned_dir(work / "pytest-postgresql", self.account)
-        self.pipe: Connection | None = None
-        self.child: Any = None
-
-    def prepare(self) -> None:
-        # Forked only now: the modules psycopg loads lazily on a first connection are loaded,
-        # as user postgres the child could not read them under root's home.
-        context = multiprocessing.get_context("fork")
-        self.pipe, theirs = context.Pipe()
-        self.child = context.Process(
-            target=_serve, args=(theirs, self.pg_ctl, self.work, self.account), daemon=True
-        )
-        self.child.start()
-        theirs.close()
-
-    def _ask(self, measure: str) -> float:
-        assert self.pipe is not None
-        self.pipe.send(measure)
-        if not self.pipe.poll(300):
-            raise RuntimeError(f"pytest-postgresql's {measure} gave no answer in 300 s")
-        try:
-            status, value = self.pipe.recv()
-        except EOFError:
-            code = self.child.exitcode if self.child is not None else None
-            message = f"pytest-postgresql's child died during {measure} (exit code {code})"
-            raise RuntimeError(message) from None
-        if status != "ok":
-            raise RuntimeError(f"pytest-postgresql's {measure} failed in the child:\n{value}")
-        return float(value)
-
-    def cold(self) -> float:
-        return self._ask("cold")
-
-    def warm(self) -> float:
-        return self._ask("warm")
-
-    def database(self) -> float:
-        return self._ask("database")
-
-    def close(self) -> None:
-        if self.child is None:
-            return
-        try:
-            assert self.pipe is not None
-            self.pipe.send("quit")
-        except OSError:
-            pass
-        self.child.join(60)
-        if self.child.is_alive():
-            print(f"pytest-postgresql's child {self.child.pid} did not quit; killing it")
-            self.child.kill()
-            self.child.join()
-
-
-def _serve(pipe: Connection, pg_ctl: str, work: Path, account: pwd.struct_passwd | None) -> None:
-    if account is not None:
-        os.setgroups([])
-        os.setgid(account.pw_gid)
-        os.setuid(account.pw_uid)
-    runner = _ExecutorRuns(pg_ctl, work)
-    try:
-        while (measure := pipe.recv()) != "quit":
-            try:
-                pipe.send(("ok", getattr(runner, measure)()))
-            except Exception:
-                pipe.send(("error", traceback.format_exc()))
-    finally:
-        runner.close()
-
-
-class _ExecutorRuns:
-    """In the child: pytest-postgresql's executor and janitor, as its fixtures use them."""
-
-    def __init__(self, pg_ctl: str, work: Path) -> None:
-        self.pg_ctl, self.work = pg_ctl, work
-        self.running: PostgreSQLExecutor | None = None
-
-    def _session(self, *, template: bool) -> tuple[PostgreSQLExecutor, float]:
-        started = time.perf_counter()
-        run_dir = self.work / f"s{next(_names)}"
-        run_dir.mkdir()
-        executor = PostgreSQLExecutor(
-            executable=self.pg_ctl,
-            host=HOST,
-            port=free_port(),
-            datadir=str(run_dir / "data"),
-            unixsocketdir=str(run_dir),
-            logfile=str(run_dir / "postgresql.log"),
-            startparams="-w",
-            dbname="bench",
-            postgres_options=SERVER_OPTIONS,
-        )
-        try:
-            executor.start()
-            executor.wait_for_postgres()
-            if template:
-                self._janitor(executor, executor.template_dbname, as_template=True).init()
-            first_connection(executor.port)
-        except BaseException:
-            self._stop(executor)
-            raise
-        return executor, time.perf_counter() - started
-
-    @staticmethod
-    def _janitor(executor: PostgreSQLExecutor, dbname: str, **kwargs: Any) -> DatabaseJanitor:
-        return DatabaseJanitor(
-            user=executor.user,
-            host=executor.host,
-            port=executor.port,
-            dbname=dbname,
-            maintenance_dbname=executor.maintenance_dbname,
-            password=executor.password,
-            **kwargs,
-        )
-
-    @staticmethod
-    def _stop(executor: PostgreSQLExecutor) -> None:
-        try:
-            executor.stop()
-        finally:
-            executor.clean_directory()
-            shutil.rmtree(Path(executor.datadir).parent)
-
-    def cold(self) -> float:
-        executor, elapsed = self._session(template=False)
-        self._stop(executor)
-        return elapsed
-
-    def warm(self) -> float:
-        executor, elapsed = self._session(template=True)
-        self._stop(executor)
-        return elapsed
-
-    def database(self) -> float:
-        if self.running is None:
-            self.running, _ = self._session(template=True)
-        executor = self.running
-        name = f"bench_worker_{next(_names)}"
-        janitor = self._janitor(executor, name, template_dbname=executor.template_dbname)
-        started = time.perf_counter()
-        janitor.init()
-        first_connection(executor.port, name)
-        janitor.drop()
-        return time.perf_counter() - started
-
-    def close(self) -> None:
-        if self.running is not None:
-            self._stop(self.running)
 
 
 def stop_leftover_servers(work: Path) -> None:

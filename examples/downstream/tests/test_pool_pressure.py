@@ -60,7 +60,8 @@ def test_max_waiting_rejects_at_once(
 
 @pytest.mark.parametrize("engine", ENGINES)
 def test_connections_are_recycled(engine, pool_settings, pool_alias):
-    from django_pg_real_pool.testing.saturation import backend_pid, wait_until
+    from django_pg_real_pool.testing.backends import backend_pid
+    from django_pg_real_pool.testing.saturation import wait_until
 
     alias = pool_alias(pool_settings(engine, max_size=1, max_lifetime=0.5))
     first = backend_pid(alias)

@@ -15,20 +15,21 @@ command line              ini key                 environment variable
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-#: name -> (help, ini type)
-SETTINGS: dict[str, tuple[str, str]] = {
-    "pg_dsn": (
-        "use this running PostgreSQL server (libpq DSN or URI) instead of starting one",
-        "string",
-    ),
-    "pg_bindir": ("start the throwaway server from the binaries in this directory", "string"),
-    "pg_version": ("PostgreSQL major version of the throwaway server (13 to 18)", "string"),
-    "pg_docker": ("allow a testcontainers container as the last resort: yes or no", "string"),
-    "pg_cache_dir": ("where template data directories are cached between sessions", "string"),
+from .servers.config import ServerConfig
+
+__all__ = ["SETTINGS", "PluginUsageError", "environment_variable", "option", "parse", "read"]
+
+#: name -> help
+SETTINGS: dict[str, str] = {
+    "pg_dsn": "use this running PostgreSQL server (libpq DSN or URI) instead of starting one",
+    "pg_bindir": "start the throwaway server from the binaries in this directory",
+    "pg_version": "PostgreSQL major version of the throwaway server (13 to 18)",
+    "pg_docker": "allow a testcontainers container as the last resort: yes or no",
+    "pg_cache_dir": "where template data directories are cached between sessions",
 }
 
 
@@ -44,55 +45,50 @@ def environment_variable(name: str) -> str:
     return "PYTEST_" + name.upper()
 
 
-@dataclass(frozen=True)
-class PluginConfig:
-    dsn: str | None = None
-    bindir: str | None = None
-    major: int | None = None
-    docker: bool = True
-    cache_dir: Path | None = None
+def read(config: Any) -> ServerConfig:
+    """The settings of a pytest ``config``: command line, else environment, else ini."""
 
-    @classmethod
-    def from_pytest(cls, config: Any) -> PluginConfig:
-        def value(name: str) -> str | None:
-            given = config.getoption(name)
-            if given not in (None, ""):
-                return str(given)
-            env = os.environ.get(environment_variable(name))
-            if env:
-                return env
-            ini = config.getini(name)
-            return str(ini) if ini else None
+    def value(name: str) -> str | None:
+        given = config.getoption(name)
+        if given not in (None, ""):
+            return str(given)
+        env = os.environ.get(environment_variable(name))
+        if env:
+            return env
+        ini = config.getini(name)
+        return str(ini) if ini else None
 
-        return cls.from_values(value)
+    return parse(value)
 
-    @classmethod
-    def from_values(cls, value: Any) -> PluginConfig:
-        major_text = value("pg_version")
-        major = None
-        if major_text is not None:
-            try:
-                major = int(major_text)
-            except ValueError:
-                major = 0
-            if not 9 < major < 100:
-                raise PluginUsageError(
-                    f"pg_version must be a PostgreSQL major version such as 16, not "
-                    f"{major_text!r} (set by {option('pg_version')}, "
-                    f"{environment_variable('pg_version')} or the ini key pg_version)."
-                )
-        docker_text = (value("pg_docker") or "yes").lower()
-        if docker_text not in ("yes", "no", "true", "false", "1", "0"):
+
+def _where(name: str) -> str:
+    return f"set by {option(name)}, {environment_variable(name)} or the ini key {name}"
+
+
+def parse(value: Callable[[str], str | None]) -> ServerConfig:
+    """A checked ``ServerConfig`` from ``value(name)``, the text of each setting or None."""
+    major_text = value("pg_version")
+    major = None
+    if major_text is not None:
+        try:
+            major = int(major_text)
+        except ValueError:
+            major = 0
+        if not 9 < major < 100:
             raise PluginUsageError(
-                f"pg_docker must be yes or no, not {docker_text!r} (set by "
-                f"{option('pg_docker')}, {environment_variable('pg_docker')} or the ini key "
-                "pg_docker)."
+                f"pg_version must be a PostgreSQL major version such as 16, not "
+                f"{major_text!r} ({_where('pg_version')})."
             )
-        cache_dir = value("pg_cache_dir")
-        return cls(
-            dsn=value("pg_dsn"),
-            bindir=value("pg_bindir"),
-            major=major,
-            docker=docker_text in ("yes", "true", "1"),
-            cache_dir=Path(cache_dir) if cache_dir else None,
+    docker_text = (value("pg_docker") or "yes").lower()
+    if docker_text not in ("yes", "no", "true", "false", "1", "0"):
+        raise PluginUsageError(
+            f"pg_docker must be yes or no, not {docker_text!r} ({_where('pg_docker')})."
         )
+    cache_dir = value("pg_cache_dir")
+    return ServerConfig(
+        dsn=value("pg_dsn"),
+        bindir=value("pg_bindir"),
+        major=major,
+        docker=docker_text in ("yes", "true", "1"),
+        cache_dir=Path(cache_dir) if cache_dir else None,
+    )

@@ -11,16 +11,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-#: This package's two engines.
-OUR_ENGINES = ("real_pool", "real_pool_dj")
+from django_pg_real_pool import engines
+
+REAL_POOL = engines.short_name(engines.PSYCOPG_POOL)
+REAL_POOL_DJ = engines.short_name(engines.DJ_DB_CONN_POOL)
+#: This package's two engines, by their short names.
+OUR_ENGINES = (REAL_POOL, REAL_POOL_DJ)
 #: Every pooled engine the factory knows, the stock ones included.
 POOLED_ENGINES = (*OUR_ENGINES, "django_native", "dj_db_conn_pool")
 #: Django's stock backend without a pool (a readiness probe).
 READINESS = "readiness"
 
+#: Short name -> ENGINE string, for every engine ``pool_settings`` knows.
 ENGINE_PATHS = {
-    "real_pool": "django_pg_real_pool",
-    "real_pool_dj": "django_pg_real_pool.dj_db_conn_pool",
+    **engines.SHORT_NAMES,
     "django_native": "django.db.backends.postgresql",
     "dj_db_conn_pool": "dj_db_conn_pool.backends.postgresql",
     READINESS: "django.db.backends.postgresql",
@@ -56,7 +60,7 @@ class PoolOptions:
         return options
 
     def queue_pool(self, engine: str) -> dict[str, Any]:
-        if self.max_waiting is not None and engine != "real_pool_dj":
+        if self.max_waiting is not None and engine != REAL_POOL_DJ:
             raise ValueError(
                 f"engine {engine!r} pools with SQLAlchemy's QueuePool, which has no limit on "
                 "waiting checkouts: max_waiting applies to real_pool, real_pool_dj (which adds "
@@ -86,10 +90,10 @@ def database_settings(
         raise ValueError(f"unknown engine {engine!r}; use one of {', '.join(ENGINE_PATHS)}")
     options = options or PoolOptions()
     entry: dict[str, Any] = {"ENGINE": ENGINE_PATHS[engine], **connection, "OPTIONS": {}}
-    if engine in ("real_pool", "django_native"):
+    if engine in (REAL_POOL, "django_native"):
         entry["OPTIONS"]["pool"] = options.psycopg_pool()
         entry["CONN_HEALTH_CHECKS"] = options.health_checks
-    elif engine in ("real_pool_dj", "dj_db_conn_pool"):
+    elif engine in (REAL_POOL_DJ, "dj_db_conn_pool"):
         entry["POOL_OPTIONS"] = options.queue_pool(engine)
     if engine == "django_native":
         import django

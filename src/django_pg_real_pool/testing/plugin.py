@@ -10,21 +10,23 @@ from typing import Any
 
 import pytest
 
-from .config import SETTINGS, PluginConfig, PluginUsageError, environment_variable, option
+from . import config as settings
+from . import leaks
+from .run import WORKER_OWNER, WORKER_RUN, Run
 
 LEAK_MARKER = "pool_leak_check"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("django-pg-real-pool", "PostgreSQL test servers and pool fixtures")
-    for name, (text, kind) in SETTINGS.items():
+    for name, text in settings.SETTINGS.items():
         group.addoption(
-            option(name),
+            settings.option(name),
             dest=name,
             default=None,
-            help=f"{text} (ini: {name}, environment: {environment_variable(name)})",
+            help=f"{text} (ini: {name}, environment: {settings.environment_variable(name)})",
         )
-        parser.addini(name, text, type=kind, default="")  # type: ignore[arg-type]
+        parser.addini(name, text, type="string", default="")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -34,8 +36,8 @@ def pytest_configure(config: pytest.Config) -> None:
         "open (django-pg-real-pool)",
     )
     try:
-        PluginConfig.from_pytest(config)
-    except PluginUsageError as exc:
+        settings.read(config)
+    except settings.PluginUsageError as exc:
         raise pytest.UsageError(str(exc)) from None
     from . import fixtures
 
@@ -56,10 +58,9 @@ class _XdistController:
         self.config = config
 
     def pytest_configure_node(self, node: Any) -> None:
-        from .fixtures import owner_pid, run_id
-
-        node.workerinput["pg_real_pool_run"] = run_id(self.config)
-        node.workerinput["pg_real_pool_owner"] = owner_pid(self.config)
+        run = Run.of(self.config)
+        node.workerinput[WORKER_RUN] = run.id
+        node.workerinput[WORKER_OWNER] = run.owner_pid
 
 
 @pytest.fixture(autouse=True)
@@ -68,12 +69,24 @@ def _pool_leak_check_marker(request: pytest.FixtureRequest) -> None:
         request.getfixturevalue("no_pool_leaks")
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> object:
+    leaks.start(item)
+    return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> object:
+    result = yield
+    leaks.check(item)  # after every fixture's teardown, whatever their order
+    return result
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     if hasattr(config, "workerinput"):
         return  # the controller (or the single pytest process) owns the server
-    from .fixtures import RUN_ID
-
-    if RUN_ID in config.stash:
+    run_id = Run.started(config)
+    if run_id is not None:
         from . import shared
 
-        shared.release(config.stash[RUN_ID])
+        shared.release(run_id)

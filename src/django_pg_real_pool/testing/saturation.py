@@ -6,7 +6,6 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from .stats import pool_stats
 
@@ -185,12 +184,3 @@ def assert_checkout_rejected(alias: str, *, within: float = 1.0) -> BaseExceptio
     )
     assert elapsed <= within, f"the rejection took {elapsed:.3f} s, expected at most {within} s"
     return error
-
-
-def backend_pid(alias: str) -> Any:
-    """The server process serving a query on ``alias`` (to see connections being replaced)."""
-    from django.db import connections
-
-    with connections[alias].cursor() as cursor:
-        cursor.execute("SELECT pg_backend_pid()")
-        return cursor.fetchone()[0]

@@ -7,8 +7,6 @@ process (see ``keeper.py``); every process then attaches to the server the keepe
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import fcntl
 import json
 import logging
 import os
@@ -16,66 +14,37 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-from . import keeper
-from .config import PluginConfig
+from . import keeper, run
+from .servers.cache import locked
+from .servers.config import ServerConfig
+from .servers.resolve import RunningServer, attach
 
 START_TIMEOUT = 120.0
 
 logger = logging.getLogger("django_pg_real_pool")
 
 
-def run_directory(run_id: str) -> Path:
-    return Path(tempfile.gettempdir()) / f"django-pg-real-pool-run-{run_id}"
-
-
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def acquire(settings: PluginConfig, *, run_id: str, owner_pid: int) -> Any:
+def acquire(config: ServerConfig, this_run: run.Run) -> RunningServer:
     """The run's server, started by a keeper on first use; a non-controllable view of it."""
-    from .servers.resolve import attach
-
-    run_dir = run_directory(run_id)
+    run_dir = this_run.directory
     run_dir.mkdir(mode=0o700, exist_ok=True)
     described = run_dir / keeper.SERVER_FILE
-    with _locked(run_dir / "lock"):
+    with locked(run_dir / "lock"):
         if not described.exists():
-            _start_keeper(settings, run_dir, owner_pid)
+            _start_keeper(config, this_run)
     return attach(json.loads(described.read_text()))
 
 
-def _start_keeper(settings: PluginConfig, run_dir: Path, owner_pid: int) -> None:
-    request = {field.name: getattr(settings, field.name) for field in dataclasses.fields(settings)}
-    request = {
-        "dsn": request["dsn"],
-        "bindir": request["bindir"],
-        "major": request["major"],
-        "docker": request["docker"],
-        "cache_dir": str(request["cache_dir"]) if request["cache_dir"] else None,
-    }
+def _start_keeper(config: ServerConfig, this_run: run.Run) -> None:
+    run_dir = this_run.directory
+    command = [sys.executable, "-m", "django_pg_real_pool.testing.keeper"]
+    command += [this_run.id, str(this_run.owner_pid), config.to_json()]
     with (run_dir / "keeper.log").open("ab") as log:
         launcher = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "django_pg_real_pool.testing.keeper",
-                str(run_dir),
-                str(owner_pid),
-                json.dumps(request),
-            ],
+            command,
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=log,
@@ -88,11 +57,12 @@ def _start_keeper(settings: PluginConfig, run_dir: Path, owner_pid: int) -> None
     deadline = time.monotonic() + START_TIMEOUT
     described, failed = run_dir / keeper.SERVER_FILE, run_dir / keeper.ERROR_FILE
     while not described.exists():
-        if failed.exists() or not _keeper_alive(run_dir):
+        keeper_pid = _keeper_pid(run_dir)
+        if failed.exists() or (keeper_pid is not None and not run.alive(keeper_pid)):
             reason = failed.read_text() if failed.exists() else _tail(run_dir / "keeper.log")
             raise RuntimeError(f"no PostgreSQL server for the tests:\n{reason}")
         if time.monotonic() > deadline:
-            release(run_dir.name.rsplit("-", 1)[-1])
+            release(this_run.id)
             raise RuntimeError(
                 f"the PostgreSQL server did not start within {START_TIMEOUT:.0f} s; its log: "
                 f"{run_dir / 'keeper.log'}"
@@ -100,16 +70,12 @@ def _start_keeper(settings: PluginConfig, run_dir: Path, owner_pid: int) -> None
         time.sleep(0.02)  # polling the keeper's progress file to a deadline
 
 
-def _keeper_alive(run_dir: Path) -> bool:
+def _keeper_pid(run_dir: Path) -> int | None:
+    """The keeper's pid, or None while it has not written it yet (or after it failed to)."""
     try:
-        pid = int((run_dir / keeper.PID_FILE).read_text())
+        return int((run_dir / keeper.PID_FILE).read_text())
     except (OSError, ValueError):
-        return True  # not written yet: the keeper is starting
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
+        return None
 
 
 def _tail(path: Path) -> str:
@@ -121,13 +87,11 @@ def _tail(path: Path) -> str:
 
 def release(run_id: str, *, timeout: float = 15.0) -> None:
     """Ask the run's keeper to stop the server and wait until the run directory is gone."""
-    run_dir = run_directory(run_id)
+    run_dir = run.directory(run_id)
     if not run_dir.exists():
         return
-    keeper_pid = None
-    with contextlib.suppress(OSError, ValueError):
-        keeper_pid = int((run_dir / keeper.PID_FILE).read_text())
-    if keeper_pid is not None and keeper._alive(keeper_pid):
+    keeper_pid = _keeper_pid(run_dir)
+    if keeper_pid is not None and run.alive(keeper_pid):
         with contextlib.suppress(OSError):
             (run_dir / keeper.STOP_FILE).touch()
         with contextlib.suppress(ProcessLookupError):

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from django_pg_real_pool.stats import PoolStats
-from django_pg_real_pool.stats import pool_stats as _own_pool_stats
+from django_pg_real_pool import PoolStats
+from django_pg_real_pool import pool_stats as _own_pool_stats
+
+__all__ = ["PoolStats", "pool_stats"]
 
 
 def pool_stats(alias: str) -> PoolStats:

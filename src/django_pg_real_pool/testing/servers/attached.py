@@ -6,15 +6,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from psycopg.conninfo import make_conninfo
-
+from ._dsn import HasDsn
 from .errors import ServerNotControllable
 
 __all__ = ["AttachedServer"]
 
 
 @dataclass(frozen=True)
-class AttachedServer:
+class AttachedServer(HasDsn):
     """Connection details of a running server; it cannot be stopped or restarted from here and
     ``close()`` leaves it running. ``pid`` and ``data_dir`` are set for local servers."""
 
@@ -35,10 +34,6 @@ class AttachedServer:
         if self.password is not None:
             kwargs["password"] = self.password
         return kwargs | {"dbname": dbname}
-
-    def dsn(self, dbname: str = "postgres") -> str:
-        """A libpq conninfo string for ``dbname`` on this server."""
-        return make_conninfo("", **self.connect_kwargs(dbname))
 
     def start(self) -> None:
         """Nothing to do: the owner started it."""

@@ -24,8 +24,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import psycopg
-from psycopg.conninfo import make_conninfo
 
+from ._dsn import HasDsn
 from .errors import ServerNotControllable, ServerStartError
 
 __all__ = [
@@ -170,7 +170,7 @@ def _postgres_container_class() -> Any:
     return module.PostgresContainer
 
 
-class ContainerServer:
+class ContainerServer(HasDsn):
     """PostgreSQL in a container of the image ``postgres:<major>``, removed by ``close()``.
 
     Not controllable: ``stop()`` and ``restart()`` raise ServerNotControllable (a restarted
@@ -208,10 +208,6 @@ class ContainerServer:
             "password": self.password,
             "dbname": dbname,
         }
-
-    def dsn(self, dbname: str = "postgres") -> str:
-        """A libpq conninfo string for ``dbname`` on this server."""
-        return make_conninfo("", **self.connect_kwargs(dbname))
 
     def start(self) -> None:
         """Run the container (pulling the image if needed); return once PostgreSQL answers."""

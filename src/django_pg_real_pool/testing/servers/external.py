@@ -8,6 +8,7 @@ from typing import Any
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from ._dsn import HasDsn
 from .errors import ServerNotControllable, ServerUnreachable
 
 __all__ = ["ExternalServer", "redacted"]
@@ -23,7 +24,7 @@ def redacted(params: dict[str, Any]) -> str:
     return make_conninfo("", **{k: v for k, v in params.items() if k != "password"})
 
 
-class ExternalServer:
+class ExternalServer(HasDsn):
     """A server we only connect to: ``postgresql://user:pw@host:port/db`` or ``host=... port=...``.
 
     ``start()`` checks that it answers and reads its version; until then ``host``, ``port`` and
@@ -87,10 +88,6 @@ class ExternalServer:
         if self.password is None:
             kwargs.pop("password", None)
         return kwargs
-
-    def dsn(self, dbname: str = "postgres") -> str:
-        """A libpq conninfo string for ``dbname`` on this server."""
-        return make_conninfo("", **self.connect_kwargs(dbname))
 
     def start(self) -> None:
         """Check that the server answers; learn its version and the resolved host, port, user."""

