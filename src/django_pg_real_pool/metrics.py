@@ -1,0 +1,180 @@
+"""Prometheus metrics under the OpenTelemetry database-client names (the ``prometheus`` extra).
+
+Fed by ``observe.PoolObserver`` on every checkout and return when ``DJANGO_PG_REAL_POOL
+["METRICS"]`` is True. Labels: ``db_client_connection_pool_name`` (the alias) and ``engine``
+(the engine's short name): never a host, a user or a password.
+
+Under gunicorn with several workers, set ``PROMETHEUS_MULTIPROC_DIR`` before the workers start:
+prometheus-client then writes each process's values to its own files (a forked child opens
+its own as soon as it records anything) and ``exposition()`` adds up the live processes.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any
+
+from django.core.exceptions import ImproperlyConfigured
+
+try:
+    from prometheus_client import (
+        CollectorRegistry,
+        Counter,
+        Gauge,
+        Histogram,
+        generate_latest,
+    )
+    from prometheus_client import multiprocess as _multiprocess
+    from prometheus_client.exposition import CONTENT_TYPE_LATEST
+except ImportError as exc:  # pragma: no cover - exercised in a subprocess
+    raise ImproperlyConfigured(
+        "DJANGO_PG_REAL_POOL['METRICS'] is True but prometheus-client is not installed. "
+        "Install it with \"pip install 'django-pg-real-pool[prometheus]'\", or set METRICS "
+        "to False."
+    ) from exc
+
+from . import in_force, stats
+
+LABELS = ("db_client_connection_pool_name", "engine")
+#: Checkouts never wait less than a connection takes to hand over; creations take longer.
+_CREATE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+CONNECTION_COUNT = Gauge(
+    "db_client_connection_count",
+    "Open connections, by state (idle or used).",
+    [*LABELS, "state"],
+    multiprocess_mode="livesum",
+)
+IDLE_MAX = Gauge(
+    "db_client_connection_idle_max",
+    "Idle connections the pool keeps at most.",
+    LABELS,
+    multiprocess_mode="livesum",
+)
+IDLE_MIN = Gauge(
+    "db_client_connection_idle_min",
+    "Idle connections the pool keeps at least.",
+    LABELS,
+    multiprocess_mode="livesum",
+)
+MAX = Gauge(
+    "db_client_connection_max",
+    "Open connections the pool allows.",
+    LABELS,
+    multiprocess_mode="livesum",
+)
+PENDING = Gauge(
+    "db_client_connection_pending_requests",
+    "Checkouts waiting for a connection.",
+    LABELS,
+    multiprocess_mode="livesum",
+)
+TIMEOUTS = Counter(
+    "db_client_connection_timeouts",
+    "Checkouts that gave up after the pool's timeout.",
+    LABELS,
+)
+CREATE_TIME = Histogram(
+    "db_client_connection_create_time_seconds",
+    "Time to open a new connection (psycopg_pool engine).",
+    LABELS,
+    buckets=_CREATE_BUCKETS,
+)
+WAIT_TIME = Histogram(
+    "db_client_connection_wait_time_seconds",
+    "Time from a checkout request to the connection being handed out.",
+    LABELS,
+    buckets=stats.BUCKETS,
+)
+USE_TIME = Histogram(
+    "db_client_connection_use_time_seconds",
+    "Time from a connection being handed out to its return to the pool.",
+    LABELS,
+    buckets=stats.BUCKETS,
+)
+
+
+class _State:
+    """What was exported for one pool: its limits once, the connection attempts so far."""
+
+    __slots__ = ("connections_ms", "connections_num", "lock")
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.connections_num = 0
+        self.connections_ms = 0
+
+
+def _state(observer: Any) -> _State:
+    state: _State | None = observer.metrics_state
+    if state is None:
+        from django.db import connections
+
+        state = _State()
+        labels = (observer.alias, observer.engine)
+        found = in_force.limits(observer.alias, connections.settings[observer.alias])
+        if found.max is not None:
+            MAX.labels(*labels).set(found.max)
+        IDLE_MAX.labels(*labels).set(found.idle_max)
+        IDLE_MIN.labels(*labels).set(found.idle_min)
+        observer.metrics_state = state
+    return state
+
+
+def _refresh(observer: Any) -> None:
+    """Export the pool's current connection counts (and new connections' create times)."""
+    state = _state(observer)
+    labels = (observer.alias, observer.engine)
+    raw = observer.handle.raw
+    counters = observer.handle.counters
+    if hasattr(raw, "get_stats"):
+        found = raw.get_stats()
+        idle = found.get("pool_available", 0)
+        with state.lock:
+            new = found.get("connections_num", 0) - state.connections_num
+            spent = found.get("connections_ms", 0) - state.connections_ms
+            state.connections_num += new
+            state.connections_ms += spent
+        # psycopg_pool keeps a total only: each new connection is given the average.
+        for _ in range(max(new, 0)):
+            CREATE_TIME.labels(*labels).observe(spent / new / 1000)
+    else:
+        idle = raw.checkedin()
+    CONNECTION_COUNT.labels(*labels, "idle").set(idle)
+    CONNECTION_COUNT.labels(*labels, "used").set(counters.in_use)
+    PENDING.labels(*labels).set(counters.waiting)
+
+
+def checked_out(observer: Any, wait: float) -> None:
+    WAIT_TIME.labels(observer.alias, observer.engine).observe(wait)
+    _refresh(observer)
+
+
+def failed(observer: Any, exc: BaseException) -> None:
+    from psycopg_pool import PoolTimeout
+
+    if isinstance(exc, PoolTimeout):
+        TIMEOUTS.labels(observer.alias, observer.engine).inc()
+    _refresh(observer)
+
+
+def returned(observer: Any, hold: float) -> None:
+    USE_TIME.labels(observer.alias, observer.engine).observe(hold)
+    _refresh(observer)
+
+
+def exposition() -> tuple[bytes, str]:
+    """The metrics of this process, or of every live process in multiprocess mode, in the
+    Prometheus text format, and its content type."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        _multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(), CONTENT_TYPE_LATEST
+
+
+def mark_process_dead(pid: int) -> None:
+    """For gunicorn's ``child_exit`` hook: drop a dead worker's live gauges."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        _multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
