@@ -122,8 +122,12 @@ def _state(observer: Any) -> _State:
     return state
 
 
-def _refresh(observer: Any) -> None:
-    """Export the pool's current connection counts (and new connections' create times)."""
+def _refresh(observer: Any, *, returning: int = 0) -> None:
+    """Export the pool's current connection counts (and new connections' create times).
+
+    ``returning``: connections about to go back to the pool (the handle gives a connection
+    back just after telling its counters).
+    """
     state = _state(observer)
     labels = (observer.alias, observer.engine)
     raw = observer.handle.raw
@@ -141,7 +145,7 @@ def _refresh(observer: Any) -> None:
             CREATE_TIME.labels(*labels).observe(spent / new / 1000)
     else:
         idle = raw.checkedin()
-    CONNECTION_COUNT.labels(*labels, "idle").set(idle)
+    CONNECTION_COUNT.labels(*labels, "idle").set(idle + returning)
     CONNECTION_COUNT.labels(*labels, "used").set(counters.in_use)
     PENDING.labels(*labels).set(counters.waiting)
 
@@ -161,12 +165,25 @@ def failed(observer: Any, exc: BaseException) -> None:
 
 def returned(observer: Any, hold: float) -> None:
     USE_TIME.labels(observer.alias, observer.engine).observe(hold)
-    _refresh(observer)
+    _refresh(observer, returning=1)
+
+
+def _refresh_this_process() -> None:
+    from . import pools
+
+    for entry in pools.snapshot().values():
+        observer = getattr(entry.handle.counters, "observer", None)  # type: ignore[attr-defined]
+        if observer is not None and observer.metrics_state is not None:
+            _refresh(observer)
 
 
 def exposition() -> tuple[bytes, str]:
     """The metrics of this process, or of every live process in multiprocess mode, in the
-    Prometheus text format, and its content type."""
+    Prometheus text format, and its content type.
+
+    The connection gauges of this process are read afresh; those of other processes are as
+    of their last checkout or return."""
+    _refresh_this_process()
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         _multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
