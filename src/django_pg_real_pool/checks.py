@@ -20,12 +20,14 @@ from . import compat, conf, in_force
 
 logger = logging.getLogger("django_pg_real_pool")
 _PREFIX = "django_pg_real_pool"
+#: ``manage.py check --tag pgpool`` runs these checks only.
+TAG = "pgpool"
 
 
 def register() -> None:
     """Register the checks with Django (called by the app's ``ready()``)."""
-    checks.register(check_settings)
-    checks.register(check_connection_budget, deploy=True)
+    checks.register(check_settings, TAG)
+    checks.register(check_connection_budget, TAG, deploy=True)
 
 
 def _databases() -> dict[str, Mapping[str, Any]]:
