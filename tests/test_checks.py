@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import itertools
 import sys
@@ -33,9 +32,10 @@ def make_alias() -> Iterator[Callable[..., str]]:
 
     yield make
     for name in made:
-        with contextlib.suppress(AttributeError):  # the budget check made a wrapper
-            connections[name].close()
-            del connections[name]
+        for wrapper in connections.all(initialized_only=True):
+            if wrapper.alias == name:  # the budget check made one
+                wrapper.close()
+                del connections[name]
         del connections.settings[name]
 
 
