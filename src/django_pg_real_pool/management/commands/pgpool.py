@@ -72,7 +72,7 @@ class Command(BaseCommand):
 
 
 def _table(found: dict[str, Any]) -> str:
-    rows: list[tuple[str, str]] = [("engine", str(found["engine"]))]
+    rows: list[tuple[str, str]] = [("engine", str(found["engine"])), ("settings", "")]
     rows += [(f"  {key}", repr(value)) for key, value in found["settings"].items()]
     probe = found["probe"]
     rows.append(
@@ -80,6 +80,7 @@ def _table(found: dict[str, Any]) -> str:
     )
     stats = found["stats"]
     if stats is not None:
+        rows.append(("this process's pool", ""))
         for key in ("size", "idle", "in_use", "waiting", "checkouts", "timeouts", "rejected"):
             rows.append((f"  {key}", str(stats[key])))
         rows.append(("  errors", str(stats["errors"])))
