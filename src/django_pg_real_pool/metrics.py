@@ -96,14 +96,33 @@ USE_TIME = Histogram(
 
 
 class _State:
-    """What was exported for one pool: its limits once, the connection attempts so far."""
+    """One pool's labelled metrics (looked up once: ``labels()`` is the costly part) and the
+    connection attempts exported so far."""
 
-    __slots__ = ("connections_ms", "connections_num", "lock")
+    __slots__ = (
+        "connections_ms",
+        "connections_num",
+        "create_time",
+        "idle",
+        "lock",
+        "pending",
+        "timeouts",
+        "use_time",
+        "used",
+        "wait_time",
+    )
 
-    def __init__(self) -> None:
+    def __init__(self, labels: tuple[str, str]) -> None:
         self.lock = threading.Lock()
         self.connections_num = 0
         self.connections_ms = 0
+        self.idle = CONNECTION_COUNT.labels(*labels, "idle")
+        self.used = CONNECTION_COUNT.labels(*labels, "used")
+        self.pending = PENDING.labels(*labels)
+        self.timeouts = TIMEOUTS.labels(*labels)
+        self.create_time = CREATE_TIME.labels(*labels)
+        self.wait_time = WAIT_TIME.labels(*labels)
+        self.use_time = USE_TIME.labels(*labels)
 
 
 def _state(observer: Any) -> _State:
@@ -111,8 +130,8 @@ def _state(observer: Any) -> _State:
     if state is None:
         from django.db import connections
 
-        state = _State()
         labels = (observer.alias, observer.engine)
+        state = _State(labels)
         found = in_force.limits(observer.alias, connections.settings[observer.alias])
         if found.max is not None:
             MAX.labels(*labels).set(found.max)
@@ -122,14 +141,12 @@ def _state(observer: Any) -> _State:
     return state
 
 
-def _refresh(observer: Any, *, returning: int = 0) -> None:
+def _refresh(observer: Any, state: _State, *, returning: int = 0) -> None:
     """Export the pool's current connection counts (and new connections' create times).
 
     ``returning``: connections about to go back to the pool (the handle gives a connection
     back just after telling its counters).
     """
-    state = _state(observer)
-    labels = (observer.alias, observer.engine)
     raw = observer.handle.raw
     counters = observer.handle.counters
     if hasattr(raw, "get_stats"):
@@ -142,30 +159,33 @@ def _refresh(observer: Any, *, returning: int = 0) -> None:
             state.connections_ms += spent
         # psycopg_pool keeps a total only: each new connection is given the average.
         for _ in range(max(new, 0)):
-            CREATE_TIME.labels(*labels).observe(spent / new / 1000)
+            state.create_time.observe(spent / new / 1000)
     else:
         idle = raw.checkedin()
-    CONNECTION_COUNT.labels(*labels, "idle").set(idle + returning)
-    CONNECTION_COUNT.labels(*labels, "used").set(counters.in_use)
-    PENDING.labels(*labels).set(counters.waiting)
+    state.idle.set(idle + returning)
+    state.used.set(counters.in_use)
+    state.pending.set(counters.waiting)
 
 
 def checked_out(observer: Any, wait: float) -> None:
-    WAIT_TIME.labels(observer.alias, observer.engine).observe(wait)
-    _refresh(observer)
+    state = _state(observer)
+    state.wait_time.observe(wait)
+    _refresh(observer, state)
 
 
 def failed(observer: Any, exc: BaseException) -> None:
     from psycopg_pool import PoolTimeout
 
+    state = _state(observer)
     if isinstance(exc, PoolTimeout):
-        TIMEOUTS.labels(observer.alias, observer.engine).inc()
-    _refresh(observer)
+        state.timeouts.inc()
+    _refresh(observer, state)
 
 
 def returned(observer: Any, hold: float) -> None:
-    USE_TIME.labels(observer.alias, observer.engine).observe(hold)
-    _refresh(observer, returning=1)
+    state = _state(observer)
+    state.use_time.observe(hold)
+    _refresh(observer, state, returning=1)
 
 
 def _refresh_this_process() -> None:
@@ -174,7 +194,7 @@ def _refresh_this_process() -> None:
     for entry in pools.snapshot().values():
         observer = getattr(entry.handle.counters, "observer", None)  # type: ignore[attr-defined]
         if observer is not None and observer.metrics_state is not None:
-            _refresh(observer)
+            _refresh(observer, observer.metrics_state)
 
 
 def exposition() -> tuple[bytes, str]:
