@@ -8,6 +8,13 @@ the engine, and checks that connection out and back in a tight loop, in interlea
 - + warnings: stats, and the app's observer with both warning thresholds set (not reached);
 - + metrics: the same with ``DJANGO_PG_REAL_POOL["METRICS"]`` on (prometheus-client).
 
+Then the counters alone, without a pool: a trivial "get" with and without
+``CheckoutCounters`` around it.
+
+With ``PROMETHEUS_MULTIPROC_DIR`` set to an empty directory, "+ metrics" measures
+prometheus-client's multiprocess mode (gunicorn), where every checkout also writes the
+connection gauges.
+
 Prints the best and the median round's time per checkout+return, and the best's difference
 with "off" (the best round is the one least disturbed by other processes).
 
@@ -79,15 +86,46 @@ def main() -> None:
         for _ in range(args.rounds):
             for name in names:
                 times[name].append(run(name))
-        floor = min(times["off"])
         print(f"{args.rounds} rounds of {args.checkouts} checkouts, per checkout and return")
-        print("| counting | best us | median us | best - off us |")
-        print("|---|---:|---:|---:|")
-        for name in names:
-            best, median = min(times[name]), statistics.median(times[name])
-            print(
-                f"| {name} | {best * 1e6:.2f} | {median * 1e6:.2f} | {(best - floor) * 1e6:+.2f} |"
-            )
+        table(times)
+        print()
+        print("The counters alone, around a trivial get()")
+        table(counters_alone(args.checkouts * 5, args.rounds))
+
+
+def counters_alone(n: int, rounds: int) -> dict[str, list[float]]:
+    from django_pg_real_pool.stats import CheckoutCounters
+
+    token = object()
+
+    def get() -> object:
+        return token
+
+    def put(conn: object) -> None:
+        pass
+
+    counters = CheckoutCounters()
+
+    def counted_get() -> object:
+        return counters.checkout(get)
+
+    def counted_put(conn: object) -> None:
+        counters.returned()
+
+    times: dict[str, list[float]] = {"off": [], "stats": []}
+    for _ in range(rounds):
+        times["off"].append(loop(get, put, n))
+        times["stats"].append(loop(counted_get, counted_put, n))
+    return times
+
+
+def table(times: dict[str, list[float]]) -> None:
+    floor = min(times["off"])
+    print("| counting | best us | median us | best - off us |")
+    print("|---|---:|---:|---:|")
+    for name, found in times.items():
+        best, median = min(found), statistics.median(found)
+        print(f"| {name} | {best * 1e6:.2f} | {median * 1e6:.2f} | {(best - floor) * 1e6:+.2f} |")
 
 
 if __name__ == "__main__":

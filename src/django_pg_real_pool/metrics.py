@@ -37,6 +37,9 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess
 from . import in_force, stats
 
 LABELS = ("db_client_connection_pool_name", "engine")
+#: prometheus-client chose its mode when first imported, from the same variable. In one
+#: process the gauges are read at scrape time; with several, each must write its own.
+_MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
 #: Checkouts never wait less than a connection takes to hand over; creations take longer.
 _CREATE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -104,6 +107,7 @@ class _State:
         "connections_num",
         "create_time",
         "idle",
+        "last",
         "lock",
         "pending",
         "timeouts",
@@ -123,6 +127,8 @@ class _State:
         self.create_time = CREATE_TIME.labels(*labels)
         self.wait_time = WAIT_TIME.labels(*labels)
         self.use_time = USE_TIME.labels(*labels)
+        #: (idle, used, pending) last exported: a multiprocess gauge write costs microseconds.
+        self.last: tuple[int, int, int] | None = None
 
 
 def _state(observer: Any) -> _State:
@@ -162,15 +168,21 @@ def _refresh(observer: Any, state: _State, *, returning: int = 0) -> None:
             state.create_time.observe(spent / new / 1000)
     else:
         idle = raw.checkedin()
-    state.idle.set(idle + returning)
-    state.used.set(counters.in_use)
-    state.pending.set(counters.waiting)
+    now = (idle + returning, counters.in_use, counters.waiting)
+    gauges = (state.idle, state.used, state.pending)
+    with state.lock:  # so that what ``last`` says was exported is what the gauges hold
+        last = state.last or (-1, -1, -1)
+        state.last = now
+        for gauge, value, before in zip(gauges, now, last, strict=True):
+            if value != before:
+                gauge.set(value)
 
 
 def checked_out(observer: Any, wait: float) -> None:
     state = _state(observer)
     state.wait_time.observe(wait)
-    _refresh(observer, state)
+    if _MULTIPROCESS:
+        _refresh(observer, state)
 
 
 def failed(observer: Any, exc: BaseException) -> None:
@@ -179,13 +191,15 @@ def failed(observer: Any, exc: BaseException) -> None:
     state = _state(observer)
     if isinstance(exc, PoolTimeout):
         state.timeouts.inc()
-    _refresh(observer, state)
+    if _MULTIPROCESS:
+        _refresh(observer, state)
 
 
 def returned(observer: Any, hold: float) -> None:
     state = _state(observer)
     state.use_time.observe(hold)
-    _refresh(observer, state, returning=1)
+    if _MULTIPROCESS:
+        _refresh(observer, state, returning=1)
 
 
 def _refresh_this_process() -> None:
@@ -201,10 +215,10 @@ def exposition() -> tuple[bytes, str]:
     """The metrics of this process, or of every live process in multiprocess mode, in the
     Prometheus text format, and its content type.
 
-    The connection gauges of this process are read afresh; those of other processes are as
-    of their last checkout or return."""
+    The connection gauges of this process are read now; those of other processes are as of
+    their last checkout or return."""
     _refresh_this_process()
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    if _MULTIPROCESS:
         registry = CollectorRegistry()
         _multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         return generate_latest(registry), CONTENT_TYPE_LATEST
@@ -213,5 +227,5 @@ def exposition() -> tuple[bytes, str]:
 
 def mark_process_dead(pid: int) -> None:
     """For gunicorn's ``child_exit`` hook: drop a dead worker's live gauges."""
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    if _MULTIPROCESS:
         _multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
