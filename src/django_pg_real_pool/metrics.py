@@ -138,11 +138,13 @@ def _state(observer: Any) -> _State:
 
         labels = (observer.alias, observer.engine)
         state = _State(labels)
-        found = in_force.limits(observer.alias, connections.settings[observer.alias])
-        if found.max is not None:
+        settings_dict = connections.settings.get(observer.alias)
+        found = in_force.limits(observer.alias, settings_dict) if settings_dict else None
+        if found is not None and found.max is not None:
             MAX.labels(*labels).set(found.max)
-        IDLE_MAX.labels(*labels).set(found.idle_max)
-        IDLE_MIN.labels(*labels).set(found.idle_min)
+        if found is not None:
+            IDLE_MAX.labels(*labels).set(found.idle_max)
+            IDLE_MIN.labels(*labels).set(found.idle_min)
         observer.metrics_state = state
     return state
 

@@ -78,13 +78,16 @@ class PoolObserver:
 
 
 def attach(entry: pools.Entry) -> None:
-    """Give a new pool its observer."""
+    """Give a new pool its observer; never stands in the way of building the pool."""
     from django.db import connections
 
-    engine = connections.settings[entry.alias]["ENGINE"]
-    short = engines.short_name(engine) if engine in engines.ENGINES else engine
-    counters = entry.handle.counters  # type: ignore[attr-defined]
-    counters.observer = PoolObserver(entry.alias, short, entry.handle)
+    try:
+        engine = connections.settings.get(entry.alias, {}).get("ENGINE", "")
+        short = engines.short_name(engine) if engine in engines.ENGINES else "unknown"
+        counters = entry.handle.counters  # type: ignore[attr-defined]
+        counters.observer = PoolObserver(entry.alias, short, entry.handle)
+    except Exception:
+        logger.exception("the pool of %r is not observed: no warnings or metrics", entry.alias)
 
 
 def install() -> None:
