@@ -42,7 +42,11 @@ def ready(request: HttpRequest) -> HttpResponse:
     except Exception as exc:
         # libpq's messages name the host and the port, never the password.
         logger.warning("readiness probe: database of %r unreachable: %s", alias, exc)
-        return JsonResponse({"status": "unavailable", "alias": alias}, status=503)
+        response = JsonResponse({"status": "unavailable", "alias": alias}, status=503)
+        # A private flag of Django's log_response(): the reason is logged above, and a probe
+        # every few seconds must not mail the admins (django.request logs 5xx as errors).
+        response._has_been_logged = True  # type: ignore[attr-defined]
+        return response
     return JsonResponse({"status": "ok", "alias": alias})
 
 
