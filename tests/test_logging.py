@@ -10,6 +10,8 @@ import pytest
 from django.db import transaction
 from django.test import override_settings
 
+from django_pg_real_pool import pool_stats
+from helpers import released
 from tight_pools import make_one_checkout_wait, one_connection, query
 
 LOGGER = "django_pg_real_pool"
@@ -74,3 +76,16 @@ def test_long_hold_without_origin_says_how_to_get_it(make_alias, alias, caplog) 
         hold_for_a_while(name, 0.1)
     (message,) = warnings_of(caplog)
     assert message.endswith("(set RECORD_CHECKOUT_ORIGIN to see where it was checked out)")
+
+
+def test_a_failing_observer_never_breaks_a_checkout(make_alias, alias, caplog) -> None:
+    name = one_connection(make_alias, template(alias))
+    caplog.set_level(logging.ERROR, logger=LOGGER)
+    with override_settings(DJANGO_PG_REAL_POOL={"LONG_HOLD_WARNINGS": 1}):  # refused
+        query(name)
+        query(name)
+    assert released(name)
+    assert pool_stats(name).checkouts == 2
+    failures = [r for r in caplog.records if r.getMessage() == "a checkout observer failed"]
+    assert failures
+    assert "Did you mean 'LONG_HOLD_WARNING'?" in str(failures[0].exc_info[1])

@@ -8,6 +8,7 @@ bisect and an increment under the lock the counters already take.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from bisect import bisect_left
@@ -170,7 +171,7 @@ class CheckoutCounters:
                 elif isinstance(exc, Exception):
                     self.errors += 1
             if self.observer is not None:
-                self.observer.failed(exc)
+                _tell(self.observer.failed, exc)
             raise
         now = time.perf_counter()
         wait = now - start
@@ -181,13 +182,13 @@ class CheckoutCounters:
             self._wait_buckets[bisect_left(BUCKETS, wait)] += 1
             self._wait_total += wait
         observer = self.observer
-        origin = observer.wants_origin if observer is not None else False
         stack: list[tuple[float, Any]] | None = getattr(self._taken, "stack", None)
         if stack is None:
             stack = self._taken.stack = []
-        stack.append((now, _origin() if origin else None))
+        stack.append((now, None if observer is None else _origin_if_wanted(observer)))
         if observer is not None:
-            observer.checked_out(wait)
+            # The connection is out: nothing may raise between here and its holder.
+            _tell(observer.checked_out, wait)
         return conn
 
     def returned(self) -> None:
@@ -200,13 +201,31 @@ class CheckoutCounters:
                 self._hold_buckets[bisect_left(BUCKETS, hold)] += 1
                 self._hold_total += hold
         if taken is not None and self.observer is not None:
-            self.observer.returned(hold, taken[1])
+            _tell(self.observer.returned, hold, taken[1])
 
     def _distributions(self) -> tuple[Distribution, Distribution]:
         return (
             Distribution(tuple(self._wait_buckets), self._wait_total),
             Distribution(tuple(self._hold_buckets), self._hold_total),
         )
+
+
+def _tell(method: Callable[..., None], *args: Any) -> None:
+    """Call an observer; its failure (metrics misconfigured, ...) is logged, never raised
+    into a checkout, which would lose a connection or hide the pool's own error."""
+    try:
+        method(*args)
+    except Exception:
+        logging.getLogger("django_pg_real_pool").exception("a checkout observer failed")
+
+
+def _origin_if_wanted(observer: CheckoutObserver) -> Any:
+    try:
+        wanted = observer.wants_origin
+    except Exception:
+        logging.getLogger("django_pg_real_pool").exception("a checkout observer failed")
+        return None
+    return _origin() if wanted else None
 
 
 def _origin() -> Any:
