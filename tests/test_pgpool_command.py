@@ -5,10 +5,15 @@ from __future__ import annotations
 import io
 import json
 import re
+import signal
+import subprocess
+import sys
 
 import pytest
 from django.core.management import CommandError, call_command
 
+from suite import scenario_env
+from test_safety import SCENARIOS
 from tight_pools import query
 
 
@@ -94,3 +99,24 @@ def test_unknown_alias_is_named() -> None:
 def test_bad_watch_arguments() -> None:
     with pytest.raises(CommandError, match="--interval must be > 0 and --count >= 1"):
         run("--watch", "--count", "0")
+
+
+def test_watch_stops_on_ctrl_c() -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-W", "error", str(SCENARIOS / "pgpool_watch.py")],
+        env=scenario_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        for line in process.stdout:  # blocks until the first frame is printed
+            if line.startswith("server sessions"):
+                break
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=30)
+    finally:
+        process.kill()
+    assert process.returncode == 0, err
+    assert out.rstrip().endswith("stopped")
