@@ -60,7 +60,7 @@ def pytest_configure(config: pytest.Config) -> None:
             },
             "plain": {**common, "ENGINE": "django.db.backends.postgresql"},
         },
-        INSTALLED_APPS=["app"],
+        INSTALLED_APPS=["app", "django_pg_real_pool"],
         USE_TZ=True,
         TIME_ZONE="UTC",
         DEFAULT_AUTO_FIELD="django.db.models.AutoField",

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from django.db import connections
 
+from django_pg_real_pool import conf
 from helpers import held, released
 
 pytest_plugins = ["pytester"]
@@ -76,6 +77,8 @@ def test_plugin_page_examples_pass_as_tests(pytester: pytest.Pytester) -> None:
 def test_block_runs(code: str, make_alias) -> None:
     namespace: dict[str, Any] = {}
     exec(compile(code, "<doc block>", "exec"), namespace)
+    if "DJANGO_PG_REAL_POOL" in namespace:  # the package setting is accepted as written
+        conf.validate(namespace["DJANGO_PG_REAL_POOL"])
     if "DATABASES" not in namespace:
         return
     # A settings sample: each alias must be accepted and serve a query on the test server.

@@ -5,6 +5,6 @@ Use ``ENGINE: "django_pg_real_pool"`` (psycopg_pool) or
 """
 
 from .pools import close_all_pools
-from .stats import PoolStats, pool_stats
+from .stats import Distribution, PoolStats, pool_stats
 
-__all__ = ["PoolStats", "close_all_pools", "pool_stats"]
+__all__ = ["Distribution", "PoolStats", "close_all_pools", "pool_stats"]

@@ -207,3 +207,10 @@ def expose_driver_info(fairy: Any) -> Any:
     django-db-connection-pool does."""
     fairy.info = fairy.driver_connection.info
     return fairy
+
+
+def mark_response_logged(response: Any) -> None:
+    """Set the private flag of Django's ``log_response()`` (``_has_been_logged``, Django 3.2+)
+    so that ``django.request`` does not log a response again: the readiness probe logs its
+    own reason, and a probe every few seconds must not mail the admins."""
+    response._has_been_logged = True

@@ -57,6 +57,10 @@ class PsycopgPoolHandle:
         available: int = self.raw.get_stats().get("pool_available", 0)
         return available
 
+    def connections_created(self) -> tuple[int, float] | None:
+        found = self.raw.get_stats()
+        return found.get("connections_num", 0), found.get("connections_ms", 0) / 1000
+
     def close(self) -> None:
         self.raw.close()
 

@@ -40,6 +40,10 @@ class PoolHandle(Protocol):
     def idle(self) -> int:
         """Connections waiting in the pool now."""
 
+    def connections_created(self) -> tuple[int, float] | None:
+        """Connections opened so far and the seconds spent opening them, or None where the
+        pool does not count them (SQLAlchemy)."""
+
     def getconn(self) -> Any:
         """Check a connection out."""
 
@@ -94,6 +98,8 @@ def obtain(alias: str, key: tuple[Any, ...], build: Callable[[], PoolHandle]) ->
             return entry
         stale = _entries.get(alias)
         entry = Entry(alias, key, build())
+        for hook in _new_pool_hooks:
+            hook(entry)
         _entries[alias] = entry
     if stale is not None:
         logger.info("settings of %r changed: closing its previous pool", alias)
@@ -156,6 +162,13 @@ def _forget_inherited_pools() -> None:
 
 
 _after_fork_hooks: list[Callable[[], None]] = []
+_new_pool_hooks: list[Callable[[Entry], None]] = []
+
+
+def on_new_pool(hook: Callable[[Entry], None]) -> None:
+    """Run ``hook`` on each new entry, before any thread can check a connection out of it."""
+    if hook not in _new_pool_hooks:
+        _new_pool_hooks.append(hook)
 
 
 def on_fork_in_child(hook: Callable[[], None]) -> None:

@@ -5,6 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from . import pools
+from .distribution import BUCKETS, Distribution
+
+__all__ = ["BUCKETS", "Distribution", "PoolStats", "pool_stats"]
+
+#: Nothing recorded yet.
+EMPTY = Distribution((0,) * (len(BUCKETS) + 1), 0.0)
 
 
 @dataclass(frozen=True)
@@ -25,6 +31,12 @@ class PoolStats:
     rejected: int
     #: Checkouts that failed otherwise (the server refused a new connection, ...).
     errors: int
+    #: Connections handed out since the pool was built.
+    checkouts: int = 0
+    #: Checkout requested -> connection handed out, for every successful checkout.
+    wait_time: Distribution = EMPTY
+    #: Connection handed out -> given back, for every connection given back.
+    hold_time: Distribution = EMPTY
 
 
 def pool_stats(alias: str) -> PoolStats | None:
@@ -42,4 +54,7 @@ def pool_stats(alias: str) -> PoolStats | None:
         timeouts=counts.timeouts,
         rejected=counts.rejected,
         errors=counts.errors,
+        checkouts=counts.checkouts,
+        wait_time=counts.wait_time,
+        hold_time=counts.hold_time,
     )

@@ -89,6 +89,9 @@ class QueuePoolHandle:
         checked_in: int = self.raw.checkedin()
         return checked_in
 
+    def connections_created(self) -> None:
+        return None  # SQLAlchemy's QueuePool does not count or time new connections
+
     def close(self) -> None:
         self.raw.dispose()
 
