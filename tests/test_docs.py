@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from django.db import connections
 
-from django_pg_real_pool import conf
+from django_pg_real_pool import conf, engines
 from helpers import held, released
 
 pytest_plugins = ["pytester"]
@@ -24,10 +24,11 @@ ROOT = Path(__file__).parent.parent
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 BLOCK = re.compile(r"^```python\n(.*?)^```", re.DOTALL | re.MULTILINE)
 FENCE = re.compile(r"^```(\S*)\n.*?^```", re.DOTALL | re.MULTILINE)
-#: Languages of blocks that are not run: shell commands, error output, diagrams.
-UNTESTED_LANGUAGES = {"sh", "text", "mermaid"}
+#: Languages of blocks that are not run: shell commands, error output, diagrams, Kubernetes
+#: manifests. TOML blocks are parsed (test_toml_blocks_parse).
+UNTESTED_LANGUAGES = {"sh", "text", "mermaid", "yaml", "toml"}
 SERVER_KEYS = ("NAME", "USER", "PASSWORD", "HOST", "PORT")
-OUR_ENGINES = {"django_pg_real_pool", "django_pg_real_pool.dj_db_conn_pool"}
+OUR_ENGINES = set(engines.ENGINES)
 
 
 def blocks(*, tests: bool = False) -> list[Any]:
@@ -62,6 +63,20 @@ def test_every_block_says_its_language() -> None:
         if language not in UNTESTED_LANGUAGES | {"python"}
     ]
     assert not wrong, f"use ```python (run by this module) or one of {UNTESTED_LANGUAGES}"
+
+
+def test_toml_blocks_parse() -> None:
+    """A TOML sample (the expected-failure list's format) is at least valid TOML."""
+    from django_suite.expected import tomllib
+
+    samples = [
+        match.group(1)
+        for page in PAGES
+        for match in re.finditer(r"^```toml\n(.*?)^```", page.read_text(), re.DOTALL | re.MULTILINE)
+    ]
+    assert samples
+    for sample in samples:
+        assert isinstance(tomllib.loads(sample), dict)
 
 
 def test_plugin_page_examples_pass_as_tests(pytester: pytest.Pytester) -> None:
