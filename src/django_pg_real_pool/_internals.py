@@ -15,10 +15,12 @@ import textwrap
 import time
 import tokenize
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db.backends.base.base import NO_DB_ALIAS, BaseDatabaseWrapper
 from django.db.backends.signals import connection_created
+
+EntryT = TypeVar("EntryT")
 
 #: Django's alias for connections made without a database (``CREATE DATABASE``, ...); the
 #: engines give it a plain connection, never a pool.
@@ -59,7 +61,6 @@ CONNECTION_STATE_ATTRIBUTES: tuple[str, ...] = (
     "health_check_done",
     "run_on_commit",
     "run_commit_hooks_on_set_autocommit_on",
-    "_thread_ident",
 )
 
 #: ``connect_from_pool`` copies ``BaseDatabaseWrapper.connect()``. Its ``source_fingerprint``,
@@ -129,9 +130,11 @@ def connect_fingerprint() -> str:
     return source_fingerprint(inspect.getsource(BaseDatabaseWrapper.connect))
 
 
-def connect_from_pool(wrapper: BaseDatabaseWrapper, checkout: Callable[[], None]) -> None:
+def connect_from_pool(
+    wrapper: BaseDatabaseWrapper, checkout: Callable[[EntryT], None], entry: EntryT
+) -> None:
     """Django's ``BaseDatabaseWrapper.connect()``, the same from 4.2 to 6.1, with its
-    ``get_new_connection()`` and ``set_autocommit()`` replaced by ``checkout`` and without
+    ``get_new_connection()`` and ``set_autocommit()`` replaced by ``checkout(entry)`` and without
     the session setup each physical connection got once already (``session.py``).
 
     The caller decorates its ``connect()`` with Django's ``async_unsafe``, as Django does.
@@ -146,7 +149,7 @@ def connect_from_pool(wrapper: BaseDatabaseWrapper, checkout: Callable[[], None]
     wrapper.closed_in_transaction = False
     wrapper.errors_occurred = False
     wrapper.health_check_done = True  # type: ignore[attr-defined]
-    checkout()
+    checkout(entry)
     # Django's base version only: PostgreSQL's sets time zone and role, done once per
     # physical connection by the pool's configure callback.
     BaseDatabaseWrapper.init_connection_state(wrapper)
@@ -168,13 +171,6 @@ def clone_test_db(creation: Any, *, after: type, args: tuple[Any, ...]) -> None:
 def destroy_test_db(creation: Any, *, after: type, args: tuple[Any, ...]) -> None:
     """Django's ``_destroy_test_db()``, after the engine closed the pool."""
     super(after, creation)._destroy_test_db(*args)  # type: ignore[arg-type]
-
-
-def owner_thread(wrapper: BaseDatabaseWrapper) -> int:
-    """The thread the wrapper belongs to: a cursor closed in another thread (a garbage
-    collector, a shared cursor) must not give the connection back."""
-    ident: int = wrapper._thread_ident  # type: ignore[attr-defined]
-    return ident
 
 
 def run_deferred_commit_hooks(wrapper: BaseDatabaseWrapper) -> None:
@@ -205,7 +201,7 @@ def expose_driver_info(fairy: Any) -> Any:
     """Django reads ``connection.info`` (server version, parameter status); SQLAlchemy's
     connection proxy has an ``info`` dict of its own, so it is replaced by psycopg's, as
     django-db-connection-pool does."""
-    fairy.info = fairy.driver_connection.info
+    fairy.info = fairy.dbapi_connection.info
     return fairy
 
 

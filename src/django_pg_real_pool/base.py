@@ -40,11 +40,8 @@ class PsycopgPoolHandle:
         self.counters = CheckoutCounters()
 
     def getconn(self) -> Any:
-        return self.counters.checkout(self._getconn)
-
-    def _getconn(self) -> Any:
         try:
-            return self.raw.getconn()
+            return self.counters.checkout(self.raw.getconn)
         except self._timeout_error as exc:
             # psycopg_pool does not say which pool timed out.
             raise self._timeout_error(f"pool {self.raw.name!r}: {exc}") from exc

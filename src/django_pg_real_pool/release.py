@@ -42,6 +42,8 @@ class AsapReleaseMixin(EngineMixin[ArgumentsT]):
         self._cursor_epoch = 0
         self._autocommit_on_checkout: bool | None = None
         self._in_pool_transition = False
+        # Django's own _thread_ident is private; both are taken in the creating thread.
+        self._owner_thread = _thread.get_ident()
         trace = self._config is not None and self._config.trace_unclosed_cursors
         self._cursor_trace = UnclosedCursorTrace(self.alias) if trace else None
 
@@ -56,7 +58,7 @@ class AsapReleaseMixin(EngineMixin[ArgumentsT]):
         # must not give the connection back before the caller's cursor gets it.
         self._in_pool_transition = True
         try:
-            _internals.connect_from_pool(self, lambda: self._checkout(entry))
+            _internals.connect_from_pool(self, self._checkout, entry)
         finally:
             self._in_pool_transition = False
 
@@ -91,7 +93,16 @@ class AsapReleaseMixin(EngineMixin[ArgumentsT]):
         with self.wrap_database_errors:
             entry.handle.putconn(conn)
 
-    def _release(self) -> None:
+    def _release_if_idle(self) -> None:
+        """Give the connection back unless a cursor, an atomic block or a checkout in
+        progress still needs it."""
+        if (
+            self.connection is None
+            or self._open_cursors
+            or self.in_atomic_block
+            or self._in_pool_transition
+        ):
+            return
         conn, entry = self.connection, self._entry
         self._in_pool_transition = True
         try:
@@ -105,17 +116,8 @@ class AsapReleaseMixin(EngineMixin[ArgumentsT]):
             self._autocommit_on_checkout = self.autocommit
             self._in_pool_transition = False
 
-    def _release_if_idle(self) -> None:
-        if (
-            self.connection is not None
-            and not self._open_cursors
-            and not self.in_atomic_block
-            and not self._in_pool_transition
-        ):
-            self._release()
-
     def _cursor_closed(self, cursor: Any, epoch: int) -> None:
-        if _thread.get_ident() != _internals.owner_thread(self) or epoch != self._cursor_epoch:
+        if _thread.get_ident() != self._owner_thread or epoch != self._cursor_epoch:
             # Closed from another thread (a garbage collector, a shared cursor) or after the
             # connection it came from was closed: leave the release to the owner's close().
             return

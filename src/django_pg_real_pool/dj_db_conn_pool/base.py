@@ -130,5 +130,6 @@ class DatabaseWrapper(AsapReleaseMixin[QueuePoolOptions], PostgresDatabaseWrappe
         )
 
     def _psycopg_connection(self, conn: Any) -> Any:
-        # SQLAlchemy hands out a proxy; the no-database alias gets a plain connection.
-        return getattr(conn, "driver_connection", conn)
+        # SQLAlchemy hands out a proxy (whose dbapi_connection is psycopg's connection); the
+        # no-database alias gets a plain connection.
+        return getattr(conn, "dbapi_connection", conn)
