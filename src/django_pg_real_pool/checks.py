@@ -10,8 +10,8 @@ than REQUEST_TIMEOUT; W002 (``--deploy``) more connections than the server accep
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, NamedTuple
 
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
@@ -77,6 +77,42 @@ def _raw_package_setting() -> Any:
     return getattr(settings, conf.SETTING, None)
 
 
+class _Misplaced(NamedTuple):
+    """Pool settings of one engine found on the other."""
+
+    engine: str
+    key: str
+    present: Callable[[Mapping[str, Any], Mapping[str, Any]], bool]
+    message: str
+    hint: str
+    id: str
+
+
+_MISPLACED = (
+    _Misplaced(
+        engine="real_pool",
+        key="['POOL_OPTIONS']",
+        present=lambda settings_dict, options: "POOL_OPTIONS" in settings_dict,
+        message="is django-db-connection-pool's setting; ENGINE 'django_pg_real_pool' ignores it.",
+        hint="Move the pool settings to OPTIONS['pool'] (psycopg_pool.ConnectionPool "
+        "arguments: min_size, max_size, timeout, ...), or use ENGINE "
+        "'django_pg_real_pool.dj_db_conn_pool'.",
+        id="E002",
+    ),
+    _Misplaced(
+        engine="real_pool_dj",
+        key="['OPTIONS']['pool']",
+        # OPTIONS["pool"] = False means "no pool" on both engines.
+        present=lambda settings_dict, options: options.get("pool", False) is not False,
+        message="is psycopg_pool's setting; ENGINE 'django_pg_real_pool.dj_db_conn_pool' pools "
+        "through SQLAlchemy.",
+        hint="Move the pool settings to POOL_OPTIONS (POOL_SIZE, MAX_OVERFLOW, TIMEOUT, ...), "
+        "or use ENGINE 'django_pg_real_pool'.",
+        id="E003",
+    ),
+)
+
+
 def _check_alias(
     alias: str, settings_dict: Mapping[str, Any], package: conf.PackageSettings
 ) -> list[Any]:
@@ -95,27 +131,15 @@ def _check_alias(
                 id=f"{_PREFIX}.E001",
             )
         )
-    if engine == "real_pool" and "POOL_OPTIONS" in settings_dict:
-        found.append(
-            checks.Error(
-                f"{where}['POOL_OPTIONS'] is django-db-connection-pool's setting; ENGINE "
-                "'django_pg_real_pool' ignores it.",
-                hint="Move the pool settings to OPTIONS['pool'] (psycopg_pool.ConnectionPool "
-                "arguments: min_size, max_size, timeout, ...), or use ENGINE "
-                "'django_pg_real_pool.dj_db_conn_pool'.",
-                id=f"{_PREFIX}.E002",
+    for misplaced in _MISPLACED:
+        if engine == misplaced.engine and misplaced.present(settings_dict, options):
+            found.append(
+                checks.Error(
+                    f"{where}{misplaced.key} {misplaced.message}",
+                    hint=misplaced.hint,
+                    id=f"{_PREFIX}.{misplaced.id}",
+                )
             )
-        )
-    if engine == "real_pool_dj" and "pool" in options:
-        found.append(
-            checks.Error(
-                f"{where}['OPTIONS']['pool'] is psycopg_pool's setting; ENGINE "
-                "'django_pg_real_pool.dj_db_conn_pool' pools through SQLAlchemy.",
-                hint="Move the pool settings to POOL_OPTIONS (POOL_SIZE, MAX_OVERFLOW, TIMEOUT, "
-                "...), or use ENGINE 'django_pg_real_pool'.",
-                id=f"{_PREFIX}.E003",
-            )
-        )
     if engine == "real_pool_dj":
         try:
             compat.require_dj_db_conn_pool()

@@ -46,15 +46,4 @@ def pool_stats(alias: str) -> PoolStats | None:
         return None
     idle = entry.handle.idle()
     counts = entry.handle.counters.read()
-    return PoolStats(
-        size=idle + counts.in_use,
-        idle=idle,
-        in_use=counts.in_use,
-        waiting=counts.waiting,
-        timeouts=counts.timeouts,
-        rejected=counts.rejected,
-        errors=counts.errors,
-        checkouts=counts.checkouts,
-        wait_time=counts.wait_time,
-        hold_time=counts.hold_time,
-    )
+    return PoolStats(size=idle + counts.in_use, idle=idle, **counts._asdict())
