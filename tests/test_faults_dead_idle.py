@@ -13,9 +13,10 @@ import pytest
 from django.db import OperationalError, connections
 
 from django_pg_real_pool.testing.backends import backend_pid
-from django_pg_real_pool.testing.janitor import Database, superuser
+from django_pg_real_pool.testing.janitor import Database
 from django_pg_real_pool.testing.saturation import HeldConnections, wait_until
 from django_pg_real_pool.testing.stats import pool_stats
+from server_sessions import sessions
 
 POOL_SIZE = 4
 #: The issue's target: the first request after the kill waits no longer than this.
@@ -40,16 +41,6 @@ def _fill(alias: str, database: Database) -> set[int]:
         pass
     wait_until(lambda: pool_stats(alias).idle == POOL_SIZE, what=f"{POOL_SIZE} idle connections")
     return sessions(database)
-
-
-def sessions(database: Database) -> set[int]:
-    """The server processes serving ``database`` (the backend pids of its sessions)."""
-    with superuser(database.server) as conn:
-        rows = conn.execute(
-            "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
-            [database.name],
-        ).fetchall()
-    return {row[0] for row in rows}
 
 
 def _kill_idle(alias: str, terminate_backends, database: Database) -> set[int]:
