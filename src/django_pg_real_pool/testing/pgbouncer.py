@@ -161,6 +161,12 @@ class PgBouncer:
         return self.server.password
 
     @property
+    def pid(self) -> int | None:
+        """PgBouncer's process id while it runs."""
+        proc = self._state.get("proc")
+        return proc.pid if proc is not None and proc.poll() is None else None
+
+    @property
     def log_path(self) -> Path:
         """PgBouncer's log (gone after ``close()``)."""
         return self._directory / "pgbouncer.log"
