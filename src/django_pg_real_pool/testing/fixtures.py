@@ -12,6 +12,7 @@ import pytest
 
 from . import aliases, backends, config, databases, janitor, leaks, saturation
 from .janitor import Database
+from .pgbouncer import PgBouncer
 from .proxy import TcpProxy
 from .run import Run
 from .servers.resolve import RunningServer
@@ -27,6 +28,7 @@ __all__ = [
     "pg_private_server",
     "pg_server",
     "pg_test_database",
+    "pgbouncer",
     "pool_alias",
     "pool_settings",
     "pool_stats",
@@ -107,13 +109,13 @@ def pool_settings(pg_database: Database) -> Callable[..., dict[str, Any]]:
     timeout=10, max_waiting=None, max_lifetime=None, health_checks=False, **extra)``: a
     ``DATABASES`` entry for one of ``real_pool``, ``real_pool_dj``, ``django_native``,
     ``dj_db_conn_pool`` or ``readiness``, on ``pg_database`` unless ``database`` is given,
-    through ``via`` (a ``tcp_proxy``) if given."""
+    through ``via`` (a ``tcp_proxy`` or the ``pgbouncer``) if given."""
 
     def make(
         engine: str,
         *,
         database: Database | None = None,
-        via: TcpProxy | None = None,
+        via: TcpProxy | PgBouncer | None = None,
         max_size: int = 4,
         min_size: int | None = None,
         timeout: float = 10.0,
@@ -266,6 +268,18 @@ def tcp_proxy(pg_server: RunningServer) -> Iterator[Callable[..., TcpProxy]]:
     yield make
     for proxy in proxies:
         proxy.close()
+
+
+@pytest.fixture
+def pgbouncer(pg_server: RunningServer) -> Iterator[PgBouncer]:
+    """PgBouncer in transaction pooling mode in front of ``pg_server``, on a free port of
+    127.0.0.1 (``host``, ``port``; pass it as ``via=`` to ``pool_settings``); stopped, and its
+    directory removed, after the test."""
+    bouncer = PgBouncer(pg_server)
+    try:
+        yield bouncer.start()
+    finally:
+        bouncer.close()
 
 
 @pytest.fixture
