@@ -99,14 +99,14 @@ def _check_alias(
         found.append(
             checks.Error(
                 f"{where}['POOL_OPTIONS'] is django-db-connection-pool's setting; ENGINE "
-                "'django_pg_real_pool' ignores it.",
+                "'django_pg_real_pool' refuses it.",
                 hint="Move the pool settings to OPTIONS['pool'] (psycopg_pool.ConnectionPool "
                 "arguments: min_size, max_size, timeout, ...), or use ENGINE "
                 "'django_pg_real_pool.dj_db_conn_pool'.",
                 id=f"{_PREFIX}.E002",
             )
         )
-    if engine == "real_pool_dj" and "pool" in options:
+    if engine == "real_pool_dj" and options.get("pool", False) is not False:
         found.append(
             checks.Error(
                 f"{where}['OPTIONS']['pool'] is psycopg_pool's setting; ENGINE "
