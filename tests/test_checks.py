@@ -75,6 +75,7 @@ def test_e003_options_pool_on_the_dj_engine(make_alias) -> None:
     name = make_alias("dj", OPTIONS={"pool": {"max_size": 2}})
     assert ids_for(name) == [PREFIX + "E003"]
     assert ids_for(make_alias("default", OPTIONS={"pool": {"max_size": 2}})) == []
+    assert ids_for(make_alias("dj", OPTIONS={"pool": False})) == []  # no pool, as on the first
 
 
 def test_e004_dj_engine_without_its_extra(monkeypatch) -> None:

@@ -89,6 +89,15 @@ def test_names_used_without_a_wrapper_exist() -> None:
     assert PostgresDatabaseWrapper.init_connection_state is not None
 
 
+def test_django_db_connection_pool_still_has_its_pool_container() -> None:
+    # _internals.list_in_dj_db_conn_pool() and its siblings rely on these.
+    from dj_db_conn_pool.core import pool_container
+
+    for name in ("lock", "has", "put", "get"):
+        assert hasattr(pool_container, name), f"pool_container.{name} is gone"
+    assert isinstance(pool_container, dict)
+
+
 @pytest.mark.parametrize("engine", engines.ENGINES)
 def test_connect_refuses_to_run_in_an_event_loop_as_djangos_does(engine: str) -> None:
     settings = {"OPTIONS": {"pool": True}} if engine == engines.PSYCOPG_POOL else {}

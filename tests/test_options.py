@@ -134,12 +134,62 @@ def test_trace_option_must_be_boolean() -> None:
     )
 
 
-def test_invalid_isolation_level_is_named() -> None:
+@pytest.mark.parametrize(
+    ("engine", "settings"),
+    [(PSYCOPG, {"OPTIONS": {"pool": True}}), (DJ, {"OPTIONS": {}})],
+    ids=["real_pool", "real_pool_dj"],
+)
+def test_invalid_isolation_level_keeps_djangos_message(
+    engine: str, settings: dict[str, Any]
+) -> None:
+    settings["OPTIONS"]["isolation_level"] = 99
+    with pytest.raises(ImproperlyConfigured) as info:
+        wrapper(engine, **settings)
+    # Django's sentence first, as code and tests match on it; then the alias and the values.
+    assert str(info.value).startswith(
+        "Invalid transaction isolation level 99 specified. Use one of the "
+        "psycopg.IsolationLevel values. DATABASES['web']['OPTIONS']['isolation_level'] is 99; "
+        "valid values: IsolationLevel.READ_UNCOMMITTED, "
+    )
+
+
+def test_pool_options_on_psycopg_pool_engine_are_refused() -> None:
     rejects(
         PSYCOPG,
-        "DATABASES['web']['OPTIONS']['isolation_level'] is 99, which is not a transaction "
-        "isolation level. Use one of the psycopg.IsolationLevel values: ",
-        OPTIONS={"pool": True, "isolation_level": 99},
+        "DATABASES['web']['POOL_OPTIONS'] cannot be used with ENGINE 'django_pg_real_pool': it "
+        "is django-db-connection-pool's setting, and this engine pools through psycopg_pool. "
+        "Move the pool settings to DATABASES['web']['OPTIONS']['pool']",
+        OPTIONS={"pool": True},
+        POOL_OPTIONS={"POOL_SIZE": 2},
+    )
+
+
+@pytest.mark.parametrize(
+    ("variable", "expected"),
+    [("1", True), ("TRUE", True), (" on ", True), ("yes", True), ("0", False), ("", False)],
+)
+def test_warn_unclosed_cursors_variable_of_1_1_turns_the_trace_on(
+    monkeypatch: pytest.MonkeyPatch, variable: str, expected: bool
+) -> None:
+    monkeypatch.setenv("DJANGO_PG_REAL_POOL_WARN_UNCLOSED_CURSORS", variable)
+    for engine, settings in ((PSYCOPG, {"OPTIONS": {"pool": True}}), (DJ, {"OPTIONS": {}})):
+        config = wrapper(engine, **settings)._pool_config()
+        assert config.trace_unclosed_cursors is expected
+
+
+def test_trace_option_wins_over_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DJANGO_PG_REAL_POOL_WARN_UNCLOSED_CURSORS", "1")
+    connection = wrapper(PSYCOPG, OPTIONS={"pool": True, "trace_unclosed_cursors": False})
+    assert connection._pool_config().trace_unclosed_cursors is False
+
+
+def test_warn_unclosed_cursors_variable_must_be_a_switch(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DJANGO_PG_REAL_POOL_WARN_UNCLOSED_CURSORS", "maybe")
+    rejects(
+        PSYCOPG,
+        "The environment variable DJANGO_PG_REAL_POOL_WARN_UNCLOSED_CURSORS is 'maybe'; set it "
+        "to 1, true, yes or on",
+        OPTIONS={"pool": True},
     )
 
 
@@ -210,9 +260,29 @@ def test_pool_option_on_dj_engine_would_pool_twice() -> None:
     rejects(
         DJ,
         "DATABASES['web']['OPTIONS']['pool'] cannot be used with ENGINE "
-        "'django_pg_real_pool.dj_db_conn_pool': that engine pools through SQLAlchemy already, "
-        "so connections would be pooled twice.",
+        "'django_pg_real_pool.dj_db_conn_pool' except as False (no pool): that engine pools "
+        "through SQLAlchemy already, so connections would be pooled twice.",
         OPTIONS={"pool": True},
+    )
+
+
+def test_pool_false_on_dj_engine_behaves_like_stock_django() -> None:
+    from django.db.backends.utils import CursorWrapper
+
+    # What Django's own tests (no_pool_connection) and users of the first engine write.
+    connection = wrapper(DJ, OPTIONS={"pool": False}, POOL_OPTIONS={"POOL_SIZE": 2})
+    assert connection.pool is None
+    assert not connection._asap
+    assert "pool" not in connection.get_connection_params()
+    assert type(connection.make_cursor(object())) is CursorWrapper
+
+
+def test_pool_options_are_still_checked_when_pool_is_false() -> None:
+    rejects(
+        DJ,
+        "DATABASES['web']['POOL_OPTIONS'] has an unknown key 'POOL_SISE'.",
+        OPTIONS={"pool": False},
+        POOL_OPTIONS={"POOL_SISE": 2},
     )
 
 

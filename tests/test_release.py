@@ -229,3 +229,30 @@ def test_in_use_counts_other_threads(alias: str) -> None:
         finish.set()
         thread.join(10)
     assert in_use(alias) == 0
+
+
+def test_closed_connection_in_atomic_block_refuses_the_next_query(alias: str) -> None:
+    # Django >= 5.0 refuses in ensure_connection(); on 4.2 the engine must refuse itself, or
+    # the write below would run on a fresh connection, outside the broken transaction.
+    from django.db import ProgrammingError
+
+    connection = connections[alias]
+    message = "Cannot open a new connection in an atomic block"
+    with pytest.raises(ProgrammingError, match=message), transaction.atomic(using=alias):
+        Item.objects.using(alias).create(name="before")
+        connection.close()
+        Item.objects.using(alias).create(name="after")
+    assert released(alias)
+    assert Item.objects.using(alias).count() == 0
+
+
+def test_is_usable_is_false_while_released(alias: str) -> None:
+    # Django 4.2's is_usable() would dereference the None connection.
+    connection = connections[alias]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    assert released(alias)
+    assert connection.is_usable() is False
+    with connection.cursor() as cursor:
+        assert connection.is_usable() is True
+        cursor.execute("SELECT 1")

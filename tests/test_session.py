@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -122,12 +123,35 @@ def test_pool_name_defaults_to_the_alias(make_alias) -> None:
     assert connections[name].pool.name == name
 
 
-def test_pool_false_is_a_plain_connection(make_alias) -> None:
-    name = make_alias("default", OPTIONS={"pool": False})
+def test_pool_false_is_a_plain_connection(alias: str, make_alias) -> None:
+    from django_pg_real_pool import pool_stats
+
+    name = with_options(make_alias, alias, pool=False)
     assert query(name, "SELECT 1") == 1
     assert connections[name].connection is not None  # held, as stock Django does
     assert connections[name].pool is None
+    assert pool_stats(name) is None
     connections[name].close()
+
+
+@pytest.mark.timing
+def test_a_failing_connection_setup_is_reported_at_once(alias: str, make_alias) -> None:
+    # psycopg_pool opens connections in its workers and retries until the checkout times
+    # out; the engine reports the server's error instead, as Django's backend does.
+    from psycopg import errors
+
+    name = with_options(make_alias, alias, assume_role="no_such_role_here")
+    if alias == "default":
+        settings = connections.settings[name]
+        settings["OPTIONS"]["pool"] = {**settings["OPTIONS"]["pool"], "timeout": 10}
+    started = time.monotonic()
+    with pytest.raises(Exception, match='role "no_such_role_here" does not exist') as info:
+        query(name, "SELECT 1")
+    took = time.monotonic() - started
+    assert isinstance(info.value, errors.InvalidParameterValue) or isinstance(
+        info.value.__cause__, errors.InvalidParameterValue
+    )
+    assert took < 5, f"the error came after {took:.1f} s"
 
 
 def test_pre_ping_replaces_a_terminated_connection(make_alias) -> None:

@@ -2,8 +2,9 @@
 
 Each is a named function or constant with the reason it is needed. ``tests/test_internals.py``
 fails, naming what is missing or changed, when an installed version no longer has what this
-module relies on; run it in the whole matrix before supporting a new release. (No private
-name of django-db-connection-pool is used: the second engine builds its own ``QueuePool``.)
+module relies on; run it in the whole matrix before supporting a new release. Of
+django-db-connection-pool only its pool container is used (the second engine builds its own
+``QueuePool`` and lists it there for code written for django-db-connection-pool).
 """
 
 from __future__ import annotations
@@ -210,3 +211,32 @@ def mark_response_logged(response: Any) -> None:
     so that ``django.request`` does not log a response again: the readiness probe logs its
     own reason, and a probe every few seconds must not mail the admins."""
     response._has_been_logged = True
+
+
+def list_in_dj_db_conn_pool(alias: str, pool: Any) -> None:
+    """Put ``pool`` in ``dj_db_conn_pool.core.pool_container`` under ``alias``, where code and
+    tools written for django-db-connection-pool look pools up (``pool_container.get(alias)``);
+    the registry (``pools.py``) stays the owner."""
+    from dj_db_conn_pool.core import pool_container
+
+    with pool_container.lock:
+        pool_container.put(alias, pool)
+
+
+def unlist_from_dj_db_conn_pool(alias: str, pool: Any) -> None:
+    """Take ``pool`` out of django-db-connection-pool's container, if it is still the one
+    listed under ``alias`` (a newer pool of the alias may have replaced it)."""
+    from dj_db_conn_pool.core import pool_container
+
+    with pool_container.lock:
+        if pool_container.has(alias) and pool_container[alias] is pool:
+            del pool_container[alias]
+
+
+def forget_in_dj_db_conn_pool(aliases: Any) -> None:
+    """In a forked child: take the parent's pools out of django-db-connection-pool's container,
+    without its lock (a thread of the parent may have held it at fork time)."""
+    from dj_db_conn_pool.core import pool_container
+
+    for alias in aliases:
+        pool_container.pop(alias, None)

@@ -3,6 +3,7 @@ with each connection returned to the pool as soon as possible (see ``release.py`
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
@@ -19,6 +20,7 @@ from django.db.backends.postgresql.base import (  # noqa: E402
 from . import pools  # noqa: E402
 from .counters import CheckoutCounters  # noqa: E402
 from .creation import DatabaseCreation  # noqa: E402
+from .features import DatabaseFeatures  # noqa: E402
 from .options import PoolConfig  # noqa: E402
 from .release import AsapReleaseMixin  # noqa: E402
 
@@ -62,8 +64,26 @@ class PsycopgPoolHandle:
         self.raw.close()
 
 
+def _probe(connect_kwargs: dict[str, Any], configure: Any, *, timeout: float) -> None:
+    """Connect and configure one connection in the caller, then close it.
+
+    psycopg_pool opens connections in its workers and retries a failing one until the
+    checkout times out: a wrong password, database or ``assume_role`` would surface as a
+    PoolTimeout after ``timeout`` seconds instead of the server's error. One connection per
+    pool built (once per process and settings) buys the real error at once; the connect
+    waits no longer than a checkout would.
+    """
+    import psycopg
+
+    kwargs = dict(connect_kwargs)
+    kwargs.setdefault("connect_timeout", max(2, math.ceil(timeout)))
+    with psycopg.connect(**kwargs) as conn:
+        configure(conn)
+
+
 class DatabaseWrapper(AsapReleaseMixin[dict[str, Any]], PostgresDatabaseWrapper):
     creation_class = DatabaseCreation
+    features_class = DatabaseFeatures
 
     def _validate(self) -> PoolConfig[dict[str, Any]] | None:
         compat.require_psycopg_pool()
@@ -90,6 +110,7 @@ class DatabaseWrapper(AsapReleaseMixin[dict[str, Any]], PostgresDatabaseWrapper)
                 f"DATABASES[{self.alias!r}]['OPTIONS']['pool'] was rejected by "
                 f"psycopg_pool.ConnectionPool: {exc}"
             ) from exc
+        _probe(connect_kwargs, configure, timeout=pool.timeout)
         # Opened once, here, under the registry's lock: psycopg_pool < 3.3.1 races when
         # several threads open the same pool (psycopg issue 1300).
         pool.open(wait=False)

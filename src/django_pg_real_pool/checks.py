@@ -93,7 +93,7 @@ _MISPLACED = (
         engine="real_pool",
         key="['POOL_OPTIONS']",
         present=lambda settings_dict, options: "POOL_OPTIONS" in settings_dict,
-        message="is django-db-connection-pool's setting; ENGINE 'django_pg_real_pool' ignores it.",
+        message="is django-db-connection-pool's setting; ENGINE 'django_pg_real_pool' refuses it.",
         hint="Move the pool settings to OPTIONS['pool'] (psycopg_pool.ConnectionPool "
         "arguments: min_size, max_size, timeout, ...), or use ENGINE "
         "'django_pg_real_pool.dj_db_conn_pool'.",

@@ -38,15 +38,18 @@ def engine_of(settings_dict: Mapping[str, Any]) -> str | None:
 def is_pooled(settings_dict: Mapping[str, Any]) -> bool:
     """Whether the alias pools through one of this package's engines."""
     short = engine_of(settings_dict)
+    pool = (settings_dict.get("OPTIONS") or {}).get("pool")
     if short == "real_pool":
-        return bool((settings_dict.get("OPTIONS") or {}).get("pool", False) is not False)
-    return short == "real_pool_dj"
+        return pool is not None and pool is not False
+    return short == "real_pool_dj" and pool is not False
 
 
 def pool_settings(alias: str, settings_dict: Mapping[str, Any]) -> dict[str, Any]:
     """Every pool argument of a pooled alias, the user's merged over the defaults."""
     if engine_of(settings_dict) == "real_pool_dj":
         queue = options.queue_pool_options(alias, settings_dict)
+        if queue is None:
+            return {}
         return {
             "POOL_SIZE": queue.pool_size,
             "MAX_OVERFLOW": queue.max_overflow,

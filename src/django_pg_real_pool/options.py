@@ -7,6 +7,7 @@ and how to fix it: never a ``TypeError`` from deep inside psycopg_pool or SQLAlc
 from __future__ import annotations
 
 import difflib
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, Generic, TypeGuard, TypeVar
@@ -74,7 +75,29 @@ def pool_config(
     return PoolConfig(
         arguments=arguments,
         isolation_level=isolation_level(alias, options),
-        trace_unclosed_cursors=options.get("trace_unclosed_cursors", False),
+        trace_unclosed_cursors=options.get("trace_unclosed_cursors", trace_from_environment()),
+    )
+
+
+#: django-pg-real-pool 1.1.0's switch for its unclosed-cursor warning; honoured where
+#: ``OPTIONS['trace_unclosed_cursors']`` is not set.
+WARN_UNCLOSED_CURSORS_VARIABLE = "DJANGO_PG_REAL_POOL_WARN_UNCLOSED_CURSORS"
+_TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+_FALSE_WORDS = frozenset({"", "0", "false", "no", "off"})
+
+
+def trace_from_environment() -> bool:
+    """Whether ``DJANGO_PG_REAL_POOL_WARN_UNCLOSED_CURSORS`` turns the trace on (1.1.0's
+    words: 1, true, yes, on; any case)."""
+    value = os.environ.get(WARN_UNCLOSED_CURSORS_VARIABLE, "").strip().lower()
+    if value in _TRUE_WORDS:
+        return True
+    if value in _FALSE_WORDS:
+        return False
+    raise ImproperlyConfigured(
+        f"The environment variable {WARN_UNCLOSED_CURSORS_VARIABLE} is "
+        f"{os.environ[WARN_UNCLOSED_CURSORS_VARIABLE]!r}; set it to 1, true, yes or on to trace "
+        "unclosed cursors, or to 0, false, no, off or nothing to leave the trace off."
     )
 
 
@@ -129,6 +152,14 @@ def psycopg_pool_options(
     """
     options = settings_dict.get("OPTIONS") or {}
     _check_engine_options(alias, options)
+    if "POOL_OPTIONS" in settings_dict:
+        raise ImproperlyConfigured(
+            f"{_where(alias, 'POOL_OPTIONS')} cannot be used with ENGINE {PSYCOPG_POOL!r}: it "
+            "is django-db-connection-pool's setting, and this engine pools through "
+            f"psycopg_pool. Move the pool settings to {_where(alias, 'OPTIONS', 'pool')} "
+            "(psycopg_pool.ConnectionPool arguments: min_size, max_size, timeout, ...), or "
+            f"switch to ENGINE {DJ_DB_CONN_POOL!r} to keep POOL_OPTIONS."
+        )
     if "pool" not in options:
         raise ImproperlyConfigured(
             f"{_where(alias)} uses ENGINE {PSYCOPG_POOL!r} without OPTIONS['pool']. "
@@ -214,19 +245,22 @@ class QueuePoolOptions:
         return {key: value for key, value in asdict(self).items() if key != "max_waiting"}
 
 
-def queue_pool_options(alias: str, settings_dict: Mapping[str, Any]) -> QueuePoolOptions:
-    """Validate ``POOL_OPTIONS``; django-db-connection-pool itself drops bad keys silently."""
+def queue_pool_options(alias: str, settings_dict: Mapping[str, Any]) -> QueuePoolOptions | None:
+    """Validated ``POOL_OPTIONS``, or None when ``OPTIONS['pool']`` is False (no pool, as on
+    the other engine); django-db-connection-pool itself drops bad keys silently."""
     options = settings_dict.get("OPTIONS") or {}
     _check_engine_options(alias, options)
-    if "pool" in options:
+    pooled = options.get("pool", True) is not False
+    if "pool" in options and pooled:
         raise ImproperlyConfigured(
             f"{_where(alias, 'OPTIONS', 'pool')} cannot be used with ENGINE "
-            f"{DJ_DB_CONN_POOL!r}: that engine pools through SQLAlchemy already, so "
-            "connections would be pooled twice. Configure the pool with "
+            f"{DJ_DB_CONN_POOL!r} except as False (no pool): that engine pools through "
+            "SQLAlchemy already, so connections would be pooled twice. Configure the pool with "
             f"{_where(alias, 'POOL_OPTIONS')} (POOL_SIZE, MAX_OVERFLOW, RECYCLE, TIMEOUT, "
             f"PRE_PING, ECHO), or switch to ENGINE {PSYCOPG_POOL!r} to keep OPTIONS['pool']."
         )
-    check_conn_max_age(alias, settings_dict)
+    if pooled:
+        check_conn_max_age(alias, settings_dict)
     raw = settings_dict.get("POOL_OPTIONS") or {}
     where = _where(alias, "POOL_OPTIONS")
     if not isinstance(raw, Mapping):
@@ -265,6 +299,9 @@ def queue_pool_options(alias: str, settings_dict: Mapping[str, Any]) -> QueuePoo
     echo = merged["ECHO"]
     if not (isinstance(echo, bool) or echo == "debug"):
         raise ImproperlyConfigured(f"{where}['ECHO'] must be True, False or 'debug', not {echo!r}.")
+    if not pooled:
+        # Still validated: a typo must not wait for the day pooling is turned back on.
+        return None
     return QueuePoolOptions(
         pool_size=integer("POOL_SIZE", 1, "an integer >= 1"),
         max_overflow=integer("MAX_OVERFLOW", -1, "an integer >= 0, or -1 for no limit"),
@@ -290,6 +327,8 @@ def isolation_level(alias: str, options: Mapping[str, Any]) -> Any:
     except ValueError:
         names = ", ".join(f"IsolationLevel.{level.name}" for level in IsolationLevel)
         raise ImproperlyConfigured(
-            f"{_where(alias, 'OPTIONS', 'isolation_level')} is {value!r}, which is not a "
-            f"transaction isolation level. Use one of the psycopg.IsolationLevel values: {names}."
+            # Django's own sentence first: code and tests match on it.
+            f"Invalid transaction isolation level {value} specified. Use one of the "
+            f"psycopg.IsolationLevel values. {_where(alias, 'OPTIONS', 'isolation_level')} is "
+            f"{value!r}; valid values: {names}."
         ) from None

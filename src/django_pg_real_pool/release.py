@@ -19,6 +19,7 @@ import sys
 from typing import Any, TypeVar
 
 from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
+from django.db.utils import ProgrammingError
 from django.utils.asyncio import async_unsafe
 from psycopg import IsolationLevel
 
@@ -51,6 +52,11 @@ class AsapReleaseMixin(EngineMixin[ArgumentsT]):
 
     @async_unsafe
     def connect(self) -> None:
+        if self.in_atomic_block and self.closed_in_transaction:
+            # Django >= 5.0 raises this in ensure_connection(); 4.2 relies on the closed
+            # connection staying in place, which _close() does not keep: without this, the
+            # rest of the block would run on a fresh connection, outside the transaction.
+            raise ProgrammingError("Cannot open a new connection in an atomic block.")
         entry = self._pool_entry()
         if entry is None:
             return super().connect()
@@ -152,6 +158,12 @@ class AsapReleaseMixin(EngineMixin[ArgumentsT]):
             self._autocommit_on_checkout = None
             return
         super().close_if_unusable_or_obsolete()
+
+    def is_usable(self) -> bool:
+        if self.connection is None:
+            # Given back: nothing to check (Django 4.2 would dereference None; 5.1+ does this).
+            return False
+        return super().is_usable()
 
     def close_if_health_check_failed(self) -> None:
         if self._asap:

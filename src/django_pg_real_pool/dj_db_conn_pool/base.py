@@ -26,9 +26,10 @@ from sqlalchemy import exc as sqlalchemy_exc  # noqa: E402
 from sqlalchemy import pool as sqlalchemy_pool  # noqa: E402
 from sqlalchemy.dialects.postgresql import psycopg as sqlalchemy_psycopg  # noqa: E402
 
-from django_pg_real_pool import _internals, options  # noqa: E402
+from django_pg_real_pool import _internals, options, pools  # noqa: E402
 from django_pg_real_pool.counters import CheckoutCounters  # noqa: E402
 from django_pg_real_pool.creation import DatabaseCreation  # noqa: E402
+from django_pg_real_pool.features import DatabaseFeatures  # noqa: E402
 from django_pg_real_pool.options import PoolConfig, QueuePoolOptions  # noqa: E402
 from django_pg_real_pool.release import AsapReleaseMixin  # noqa: E402
 
@@ -93,14 +94,36 @@ class QueuePoolHandle:
         return None  # SQLAlchemy's QueuePool does not count or time new connections
 
     def close(self) -> None:
+        _internals.unlist_from_dj_db_conn_pool(self.alias, self.raw)
         self.raw.dispose()
+
+
+def _list_new_pool(entry: pools.Entry) -> None:
+    if isinstance(entry.handle, QueuePoolHandle):
+        _internals.list_in_dj_db_conn_pool(entry.alias, entry.handle.raw)
+        _listed.add(entry.alias)
+
+
+def _unlist_inherited_pools() -> None:
+    # The parent's pools: never to be found, let alone used, in a forked child.
+    _internals.forget_in_dj_db_conn_pool(_listed)
+    _listed.clear()
+
+
+#: Aliases this process listed in django-db-connection-pool's container.
+_listed: set[str] = set()
+pools.on_new_pool(_list_new_pool)
+pools.on_fork_in_child(_unlist_inherited_pools)
 
 
 class DatabaseWrapper(AsapReleaseMixin[QueuePoolOptions], PostgresDatabaseWrapper):
     creation_class = DatabaseCreation
+    features_class = DatabaseFeatures
 
-    def _validate(self) -> PoolConfig[QueuePoolOptions]:
+    def _validate(self) -> PoolConfig[QueuePoolOptions] | None:
         arguments = options.queue_pool_options(self.alias, self.settings_dict)
+        if arguments is None:
+            return None
         return options.pool_config(self.alias, self.settings_dict, arguments)
 
     def _build_pool(self, config: PoolConfig[QueuePoolOptions]) -> QueuePoolHandle:
@@ -128,6 +151,14 @@ class DatabaseWrapper(AsapReleaseMixin[QueuePoolOptions], PostgresDatabaseWrappe
             isolation_level=config.isolation_level,
             arguments=config.arguments,
         )
+
+    @property
+    def pool(self) -> Any:
+        """This alias's SQLAlchemy ``QueuePool``, or None when not pooling, as the other
+        engine's ``pool`` is its ``ConnectionPool`` (Django's own property would build a
+        second, native pool from ``OPTIONS['pool']``)."""
+        entry = self._pool_entry()
+        return None if entry is None else entry.handle.raw
 
     def _psycopg_connection(self, conn: Any) -> Any:
         # SQLAlchemy hands out a proxy (whose dbapi_connection is psycopg's connection); the
