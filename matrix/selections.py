@@ -23,8 +23,18 @@ NAMES = ("smoke", "pairwise", "full")
 _Item = tuple[str, str]  # (axis, value name)
 
 
+_CHOSEN: dict[tuple[int, str], tuple[Matrix, tuple[Cell, ...]]] = {}
+
+
 def select(matrix: Matrix, name: str) -> tuple[Cell, ...]:
-    """The cells of selection ``name``, in the order they should run."""
+    """The cells of selection ``name``, in the order they should run (computed once)."""
+    key = (id(matrix), name)
+    if key not in _CHOSEN or _CHOSEN[key][0] is not matrix:
+        _CHOSEN[key] = (matrix, _make(matrix, name))
+    return _CHOSEN[key][1]
+
+
+def _make(matrix: Matrix, name: str) -> tuple[Cell, ...]:
     makers: dict[str, Callable[[Matrix], tuple[Cell, ...]]] = {
         "full": lambda m: m.cells,
         "pairwise": pairwise,

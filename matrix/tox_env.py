@@ -66,14 +66,8 @@ def describe(cell: Cell) -> str:
     return f"matrix cell ({outcome}): " + ", ".join(parts)
 
 
-_LABELLED: dict[tuple[int, str], frozenset[Cell]] = {}
-
-
 def labelled(matrix: Matrix, name: str) -> frozenset[Cell]:
-    key = (id(matrix), name)
-    if key not in _LABELLED:
-        _LABELLED[key] = frozenset(select(matrix, name))
-    return _LABELLED[key]
+    return frozenset(select(matrix, name))
 
 
 def explain_not_a_cell(matrix: Matrix, name: str) -> str | None:
