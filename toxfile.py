@@ -34,7 +34,7 @@ from tox.tox_env.api import ToxEnv
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 
-from matrix import model, tox_env  # noqa: E402
+from matrix import model, selections, tox_env  # noqa: E402
 
 _MATRIX = model.load()
 
@@ -67,10 +67,13 @@ def _declared_cells() -> list[model.Cell]:
     wants_full = os.environ.get("MATRIX_FULL") == "1" or any(
         arg == "full" and args[i - 1] in ("-m", "full") for i, arg in enumerate(args) if i
     )
+    # tox runs a label's environments in the order they are declared: the selections' order.
+    ordered = dict.fromkeys(
+        [*selections.select(_MATRIX, "smoke"), *selections.select(_MATRIX, "pairwise")]
+    )
     if wants_full:
-        return list(_MATRIX.cells)
-    chosen = set(tox_env.labelled(_MATRIX, "smoke")) | set(tox_env.labelled(_MATRIX, "pairwise"))
-    return [cell for cell in _MATRIX.cells if cell in chosen]
+        ordered.update(dict.fromkeys(_MATRIX.cells))
+    return list(ordered)
 
 
 @impl

@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 from . import model, report, selections
+from .cell import call
 from .tox_env import RESULT_FILE
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -76,7 +76,7 @@ def run_selection(
     print(f"matrix: running the {selection} selection, {len(cells)} cells, {parallel} at a time")
     started = time.monotonic()
     try:
-        code = subprocess.call(command, cwd=ROOT, env=env)
+        code = call(command, env=env, cwd=ROOT)
     except KeyboardInterrupt:
         print("matrix: interrupted; the report was not updated", file=sys.stderr)
         return 130

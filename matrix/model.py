@@ -150,6 +150,7 @@ class Matrix:
     expected_errors: tuple[Rule, ...]
     allowed_failures: tuple[Rule, ...]
     pytest_args: tuple[str, ...]
+    workers: int = 0
 
     def axis(self, key: str) -> Axis:
         for axis in self.axes:
@@ -220,13 +221,14 @@ def parse(data: Mapping[str, Any], *, source: str = "<data>") -> Matrix:
         return tuple(found)
 
     run = data.get("run", {})
-    _check_keys(run, {"pytest_args"}, f"{source}: [run]")
+    _check_keys(run, {"pytest_args", "workers"}, f"{source}: [run]")
     return Matrix(
         axes=axes,
         rules=rules("rules", {"then"}),
         expected_errors=rules("expected_errors", {"error"}),
         allowed_failures=rules("allowed_failures", set()),
         pytest_args=tuple(run.get("pytest_args", ("-q",))),
+        workers=int(run.get("workers", 0)),
     )
 
 

@@ -49,8 +49,14 @@ def cell_outcome(
             row["note"] = steps.get("expected_error", {}).get("detail", "")
         else:
             row["outcome"] = "fail" if failed else "pass"
+            notes = [
+                f"{name}: {step['detail']}"
+                for name, step in steps.items()
+                if step.get("detail") and name != "django_suite"
+            ]
             if steps.get("django_suite", {}).get("status") == "not available":
-                row["note"] = "Django suite not available (no django_suite/ in this checkout)"
+                notes.append("Django suite not available (no django_suite/ in this checkout)")
+            row["note"] = "; ".join(notes)
     elif tox_result.get("skipped"):
         row["outcome"] = "no interpreter"
         row["note"] = f"no Python {cell.python} found by tox"
@@ -105,10 +111,7 @@ def render(rows: Sequence[Mapping[str, Any]], meta: Mapping[str, Any]) -> str:
         "|---|---|---|---|---|---|---|",
     ]
     for row in rows:
-        suite = row.get("steps", {}).get("suite", {})
-        counts = (
-            "{passed}/{failures}/{errors}/{skipped}".format(**suite) if "tests" in suite else "-"
-        )
+        counts = _our_counts(row.get("steps", {}))
         django = row.get("steps", {}).get("django_suite", {}).get("status", "-")
         versions = row.get("versions", {})
         installed = (
@@ -126,6 +129,15 @@ def render(rows: Sequence[Mapping[str, Any]], meta: Mapping[str, Any]) -> str:
             f"{duration} | {note} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def _our_counts(steps: Mapping[str, Any]) -> str:
+    """passed/failed/errors/skipped of our suite: its main and its timing step together."""
+    parts = [steps[name] for name in ("suite", "timing") if "tests" in steps.get(name, {})]
+    if not parts:
+        return "-"
+    keys = ("passed", "failures", "errors", "skipped")
+    return "/".join(str(sum(int(part[key]) for part in parts)) for key in keys)
 
 
 def _write_atomically(path: Path, text: str) -> None:

@@ -34,7 +34,7 @@ def cell_settings(cell: Cell, *, env_dir: Path, pos_args: tuple[str, ...] = ()) 
             )
     run = [
         "python", "matrix/cell.py", f"--out={env_dir / RESULT_FILE}",
-        f"--pg-version={pg.name}", f"--engine={engine}",
+        f"--pg-version={pg.name}", f"--engine={engine}", f"--workers={cell.matrix.workers}",
     ]  # fmt: skip
     if pg.wheel:
         run.append(f"--pg-wheel-dir={env_dir / WHEEL_DIR}")
