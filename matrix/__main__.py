@@ -28,6 +28,8 @@ def main(argv: list[str] | None = None) -> int:
         sub.add_argument("selection", choices=selections.NAMES)
     run.add_argument("-p", "--parallel", default="2", help="cells at a time (tox -p); default 2")
     run.add_argument("tox_args", nargs="*", help="more tox arguments, after --")
+    rep.add_argument("--work-dir", type=Path, default=WORK_DIR, help="tox's work directory")
+    rep.add_argument("--note", default="", help="a sentence for the report's header")
     args = parser.parse_args(argv)
     matrix = model.load()
     cells = selections.select(matrix, args.selection)
@@ -36,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "gha":
         print(json.dumps(github_matrix(cells)))
     elif args.command == "report":
-        print(write_report(cells, args.selection))
+        print(write_report(cells, args.selection, work_dir=args.work_dir, note=args.note))
     else:
         return run_selection(cells, args.selection, args.parallel, args.tox_args)
     return 0
@@ -48,13 +50,15 @@ def github_matrix(cells: list[model.Cell] | tuple[model.Cell, ...]) -> dict[str,
     return {"include": [{"env": cell.name, "python": cell.python} for cell in cells]}
 
 
-def journal_path(selection: str) -> Path:
-    return WORK_DIR / f"matrix-{selection}.json"
+def journal_path(selection: str, work_dir: Path = WORK_DIR) -> Path:
+    return work_dir / f"matrix-{selection}.json"
 
 
-def write_report(cells: tuple[model.Cell, ...], selection: str) -> Path:
-    rows = report.collect(cells, WORK_DIR, journal_path(selection))
-    return report.write(rows, selection=selection)
+def write_report(
+    cells: tuple[model.Cell, ...], selection: str, *, work_dir: Path = WORK_DIR, note: str = ""
+) -> Path:
+    rows = report.collect(cells, work_dir, journal_path(selection, work_dir))
+    return report.write(rows, selection=selection, note=note)
 
 
 def run_selection(

@@ -85,7 +85,13 @@ def collect(
     return rows
 
 
-def write(rows: Sequence[Mapping[str, Any]], *, selection: str, out_dir: Path = REPORT_DIR) -> Path:
+def write(
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    selection: str,
+    out_dir: Path = REPORT_DIR,
+    note: str = "",
+) -> Path:
     """Write matrix.json and matrix.md into ``out_dir``; returns the Markdown file."""
     out_dir.mkdir(parents=True, exist_ok=True)
     meta = {
@@ -93,6 +99,7 @@ def write(rows: Sequence[Mapping[str, Any]], *, selection: str, out_dir: Path = 
         "generated": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs",
         "counts": dict(Counter(row["outcome"] for row in rows)),
+        "note": note,
     }
     _write_atomically(out_dir / "matrix.json", json.dumps({**meta, "cells": rows}, indent=2) + "\n")
     markdown = out_dir / "matrix.md"
@@ -105,10 +112,11 @@ def render(rows: Sequence[Mapping[str, Any]], meta: Mapping[str, Any]) -> str:
     lines = [
         f"Selection **{meta['selection']}**, {len(rows)} cells: {counts}. "
         f"Run {meta['generated']} on {meta['machine']}.",
+        *(["", str(meta["note"])] if meta.get("note") else []),
         "",
         "| Cell | Outcome | Our suite (passed/failed/errors/skipped) | Django suite | "
-        "Installed (Django, psycopg, psycopg_pool, SQLAlchemy) | Time (s) | Note |",
-        "|---|---|---|---|---|---|---|",
+        "Installed (Django, psycopg, psycopg_pool, SQLAlchemy) | Server ran | Time (s) | Note |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         counts = _our_counts(row.get("steps", {}))
@@ -123,10 +131,11 @@ def render(rows: Sequence[Mapping[str, Any]], meta: Mapping[str, Any]) -> str:
             else "-"
         )
         duration = "-" if row.get("duration") is None else f"{row['duration']:.0f}"
+        major = row.get("steps", {}).get("suite", {}).get("pg_major", "-")
         note = str(row.get("note", "")).replace("|", "\\|").replace("\n", " ")
         lines.append(
             f"| `{row['cell']}` | {row['outcome']} | {counts} | {django} | {installed} | "
-            f"{duration} | {note} |"
+            f"{major} | {duration} | {note} |"
         )
     return "\n".join(lines) + "\n"
 
