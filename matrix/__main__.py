@@ -30,6 +30,9 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("tox_args", nargs="*", help="more tox arguments, after --")
     rep.add_argument("--work-dir", type=Path, default=WORK_DIR, help="tox's work directory")
     rep.add_argument("--note", default="", help="a sentence for the report's header")
+    rep.add_argument(
+        "--out-dir", type=Path, default=report.REPORT_DIR, help="where matrix.md/json go"
+    )
     args = parser.parse_args(argv)
     matrix = model.load()
     cells = selections.select(matrix, args.selection)
@@ -38,7 +41,11 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "gha":
         print(json.dumps(github_matrix(cells)))
     elif args.command == "report":
-        print(write_report(cells, args.selection, work_dir=args.work_dir, note=args.note))
+        print(
+            write_report(
+                cells, args.selection, work_dir=args.work_dir, note=args.note, out_dir=args.out_dir
+            )
+        )
     else:
         return run_selection(cells, args.selection, args.parallel, args.tox_args)
     return 0
@@ -55,10 +62,15 @@ def journal_path(selection: str, work_dir: Path = WORK_DIR) -> Path:
 
 
 def write_report(
-    cells: tuple[model.Cell, ...], selection: str, *, work_dir: Path = WORK_DIR, note: str = ""
+    cells: tuple[model.Cell, ...],
+    selection: str,
+    *,
+    work_dir: Path = WORK_DIR,
+    note: str = "",
+    out_dir: Path = report.REPORT_DIR,
 ) -> Path:
     rows = report.collect(cells, work_dir, journal_path(selection, work_dir))
-    return report.write(rows, selection=selection, note=note)
+    return report.write(rows, selection=selection, note=note, out_dir=out_dir)
 
 
 def run_selection(
