@@ -24,7 +24,7 @@ from .errors import ServerStartError
 
 logger = logging.getLogger("django_pg_real_pool")
 
-_NO_INSTRUCTIONS_MAJOR = 13  # initdb --no-instructions appeared in PostgreSQL 13
+_NO_INSTRUCTIONS_MAJOR = 14  # initdb --no-instructions appeared in PostgreSQL 14
 _COMMAND_TIMEOUT = 120.0
 
 
