@@ -86,6 +86,9 @@ class AsapReleaseMixin(EngineMixin[ArgumentsT]):
     # -- release --------------------------------------------------------------------------
 
     def _give_back(self, conn: Any, entry: pools.Entry | None) -> None:
+        # Cursors of this lease now raise InterfaceError instead of running on a connection
+        # that someone else may hold next (cursors.py).
+        self._cursor_epoch += 1
         if entry is None or entry.inherited:
             # Checked out in the parent process: never touch it here.
             pools.keep_inherited(conn)
