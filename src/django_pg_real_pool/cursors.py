@@ -67,6 +67,10 @@ class _ReleaseOnClose(_CursorBase):
 
     def close(self) -> Any:
         try:
+            if self.cursor.closed:
+                # Closed already, maybe by the release (a server-side cursor): psycopg would
+                # still take the lock of a connection that went back to the pool.
+                return None
             return self.cursor.close()
         finally:
             epoch, self._epoch = self._epoch, None
