@@ -26,6 +26,7 @@ from .counters import CheckoutCounters  # noqa: E402
 from .creation import DatabaseCreation  # noqa: E402
 from .options import PoolConfig  # noqa: E402
 from .release import AsapReleaseMixin  # noqa: E402
+from .session import session_reset  # noqa: E402
 
 
 class PsycopgPoolHandle:
@@ -127,6 +128,10 @@ class DatabaseWrapper(AsapReleaseMixin[dict[str, Any]], PostgresDatabaseWrapper)
         if check is None and self.settings_dict["CONN_HEALTH_CHECKS"]:
             check = pool_class.check_connection
         pool_options.setdefault("name", self.alias)
+        if config.reset_on_return is not None:
+            # psycopg_pool runs it in a worker, after rolling back, before the connection
+            # is handed out again.
+            pool_options["reset"] = session_reset(config.reset_on_return, configure)
         try:
             pool = pool_class(
                 kwargs=connect_kwargs, open=False, configure=configure, **pool_options

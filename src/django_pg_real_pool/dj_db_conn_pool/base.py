@@ -9,6 +9,8 @@ which is keyed by alias only, survives ``fork()`` and ignores settings changes.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from typing import Any
 
 from django_pg_real_pool import compat, engines
@@ -32,6 +34,9 @@ from django_pg_real_pool.creation import DatabaseCreation  # noqa: E402
 from django_pg_real_pool.gate import FairGate, GateFull, GateTimeout  # noqa: E402
 from django_pg_real_pool.options import PoolConfig, QueuePoolOptions  # noqa: E402
 from django_pg_real_pool.release import AsapReleaseMixin  # noqa: E402
+from django_pg_real_pool.session import session_reset  # noqa: E402
+
+logger = logging.getLogger("django_pg_real_pool")
 
 
 class QueuePoolHandle:
@@ -42,12 +47,20 @@ class QueuePoolHandle:
     checkout that passed the gate. With unlimited overflow (-1) nobody waits: no gate.
     """
 
-    __slots__ = ("_gate", "_timeout", "alias", "counters", "isolation_level", "raw")
+    __slots__ = ("_gate", "_reset", "_timeout", "alias", "counters", "isolation_level", "raw")
 
     def __init__(
-        self, raw: Any, *, alias: str, isolation_level: Any, arguments: QueuePoolOptions
+        self,
+        raw: Any,
+        *,
+        alias: str,
+        isolation_level: Any,
+        arguments: QueuePoolOptions,
+        reset: Callable[[Any], None] | None = None,
     ) -> None:
         self.raw = raw
+        #: RESET_ON_RETURN, run on the psycopg connection before it goes back.
+        self._reset = reset
         self.alias = alias
         self.isolation_level = isolation_level
         self._timeout = arguments.timeout
@@ -97,10 +110,26 @@ class QueuePoolHandle:
     def putconn(self, conn: Any) -> None:
         self.counters.returned()
         try:
+            if self._reset is not None:
+                self._reset_session(conn)
             conn.close()
         finally:
             if self._gate is not None:
                 self._gate.leave()
+
+    def _reset_session(self, fairy: Any) -> None:
+        assert self._reset is not None
+        raw = fairy.dbapi_connection
+        if raw is None or raw.closed:
+            return
+        try:
+            if raw.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                raw.rollback()
+            self._reset(raw)
+        except Exception as exc:
+            # Not clean: the pool must not hand it out again.
+            logger.warning("RESET_ON_RETURN failed on a connection of %r: %s", self.alias, exc)
+            fairy.invalidate()
 
     def idle(self) -> int:
         checked_in: int = self.raw.checkedin()
@@ -139,11 +168,13 @@ class DatabaseWrapper(AsapReleaseMixin[QueuePoolOptions], PostgresDatabaseWrappe
             dialect=dialect_class(dbapi=psycopg),
             **config.arguments.as_kwargs(),
         )
+        reset = config.arguments.reset_on_return
         return QueuePoolHandle(
             pool,
             alias=self.alias,
             isolation_level=config.isolation_level,
             arguments=config.arguments,
+            reset=None if reset is None else session_reset(reset, configure),
         )
 
     def _psycopg_connection(self, conn: Any) -> Any:
