@@ -163,3 +163,19 @@ def test_bad_reset_settings_are_refused(
         else:
             options.psycopg_pool_options("x", settings_dict, accepted=frozenset({"reset"}))
     assert message in str(refused.value)
+
+
+@pytest.mark.parametrize("template", ["default", "dj"])
+def test_a_raw_isolation_level_change_does_not_reach_the_next_borrower(
+    make_alias: Callable[..., str], template: str
+) -> None:
+    from psycopg import IsolationLevel
+
+    alias = _one_connection(make_alias, template, None)
+    with transaction.atomic(using=alias):
+        raw = connections[alias]._psycopg_connection(connections[alias].connection)
+    # Given back: set on the raw connection, as code that kept it would.
+    raw.isolation_level = IsolationLevel.SERIALIZABLE
+    with transaction.atomic(using=alias):
+        assert _one(alias, "SHOW transaction_isolation") == "read committed"
+    connections[alias].close()

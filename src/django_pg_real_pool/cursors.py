@@ -60,8 +60,8 @@ class _ReleaseOnClose(_CursorBase):
         # A closed cursor raises InterfaceError too (psycopg's, through Django's wrapper).
         message = (
             f"this cursor of {self._owner.alias!r} was kept after its connection went back to "
-            "the pool (at the end of the request, connection.close(), or the end of the "
-            "transaction), where another request may hold it now; open a new cursor"
+            "the pool (at the end of the request or connection.close()), where another request "
+            "may hold it now; open a new cursor"
         )
         raise InterfaceError(message) from psycopg.InterfaceError(message)
 

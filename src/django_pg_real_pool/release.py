@@ -75,6 +75,9 @@ class AsapReleaseMixin(EngineMixin[ArgumentsT]):
         raw = self._psycopg_connection(conn)
         level = entry.handle.isolation_level
         if level is None:
+            if raw.isolation_level is not None:
+                # Changed on the raw connection by someone: back to the server's default.
+                raw.isolation_level = None
             self.isolation_level = IsolationLevel.READ_COMMITTED
         else:
             if raw.isolation_level != level:
