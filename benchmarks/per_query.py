@@ -10,7 +10,8 @@ Contenders:
 - django-db-connection-pool, connection held.
 - Django's native pool closed after every query: an as-soon-as-possible release built on
   Django's own connect()/close(), the way a naive ASAP backend does it (5.1+).
-- django_pg_real_pool, both engines (releasing after every query).
+- django_pg_real_pool, both engines (releasing after every query), and each with the opt-in
+  reset on return (DISCARD ALL on every connection given back).
 
 Run: python benchmarks/per_query.py [--queries N] [--rounds R]
 """
@@ -46,6 +47,16 @@ def contenders(common: dict[str, Any]) -> dict[str, dict[str, Any]]:
             **common,
             "ENGINE": "django_pg_real_pool.dj_db_conn_pool",
             "POOL_OPTIONS": queue_pool,
+        },
+        "django_pg_real_pool, reset_on_return": {
+            **common,
+            "ENGINE": "django_pg_real_pool",
+            "OPTIONS": {**pool, "reset_on_return": True},
+        },
+        "django_pg_real_pool.dj_db_conn_pool, RESET_ON_RETURN": {
+            **common,
+            "ENGINE": "django_pg_real_pool.dj_db_conn_pool",
+            "POOL_OPTIONS": {**queue_pool, "RESET_ON_RETURN": True},
         },
         "django_pg_real_pool.dj_db_conn_pool, PRE_PING off": {
             **common,

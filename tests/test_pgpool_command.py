@@ -51,6 +51,7 @@ def test_json_has_settings_in_force_and_stats() -> None:
         "PRE_PING": True,
         "ECHO": False,
         "MAX_WAITING": 0,
+        "RESET_ON_RETURN": False,
     }
     for report in (default, dj):
         assert report["probe"]["ok"] is True

@@ -3,7 +3,10 @@ with each connection returned to the pool as soon as possible (see ``release.py`
 
 from __future__ import annotations
 
+import logging
 import math
+import time
+from collections.abc import Callable
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
@@ -11,6 +14,8 @@ from django.core.exceptions import ImproperlyConfigured
 from . import compat, engines, options
 
 compat.require_psycopg3(engines.PSYCOPG_POOL)
+
+logger = logging.getLogger("django_pg_real_pool")
 
 # Checked before Django's backend is imported, which would otherwise fall back to psycopg2.
 from django.db.backends.postgresql.base import (  # noqa: E402
@@ -23,14 +28,24 @@ from .creation import DatabaseCreation  # noqa: E402
 from .features import DatabaseFeatures  # noqa: E402
 from .options import PoolConfig  # noqa: E402
 from .release import AsapReleaseMixin  # noqa: E402
+from .session import session_reset  # noqa: E402
 
 
 class PsycopgPoolHandle:
-    """A ``psycopg_pool.ConnectionPool`` as the registry sees it."""
+    """A ``psycopg_pool.ConnectionPool`` as the registry sees it.
 
-    __slots__ = ("_timeout_error", "counters", "isolation_level", "raw")
+    With a ``check`` (CONN_HEALTH_CHECKS, or OPTIONS["pool"]["check"]) the handle checks each
+    connection itself instead of the pool: psycopg_pool sleeps 1 s, doubling, after each
+    connection that fails its check, so a pool whose idle backends all died stalled for
+    seconds. Here a failed connection is discarded, the other idle ones are checked at once
+    (``pool.check()``) and the next good connection is handed out, within ``timeout``.
+    """
 
-    def __init__(self, raw: Any, *, isolation_level: Any) -> None:
+    __slots__ = ("_check", "_timeout_error", "counters", "isolation_level", "raw")
+
+    def __init__(
+        self, raw: Any, *, isolation_level: Any, check: Callable[[Any], None] | None = None
+    ) -> None:
         # Imported here: with OPTIONS["pool"] False the engine runs without psycopg_pool.
         from psycopg_pool import PoolTimeout
 
@@ -38,15 +53,46 @@ class PsycopgPoolHandle:
         self.raw = raw
         #: Django's default is READ COMMITTED; None means "not configured".
         self.isolation_level = isolation_level
+        self._check = check
         #: psycopg_pool's own stats count connections being opened as in the pool.
         self.counters = CheckoutCounters()
 
     def getconn(self) -> Any:
         try:
-            return self.counters.checkout(self.raw.getconn)
+            return self.counters.checkout(
+                self.raw.getconn if self._check is None else self._getconn_checked
+            )
         except self._timeout_error as exc:
             # psycopg_pool does not say which pool timed out.
             raise self._timeout_error(f"pool {self.raw.name!r}: {exc}") from exc
+
+    def _getconn_checked(self) -> Any:
+        check = self._check
+        assert check is not None
+        timeout: float = self.raw.timeout
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                conn = self.raw.getconn(timeout=deadline - time.monotonic())
+            except self._timeout_error:
+                raise self._timeout_error(
+                    f"couldn't get a connection after {timeout:.2f} sec"
+                ) from None
+            try:
+                check(conn)
+            except BaseException as exc:
+                # Closed, so that the pool discards it even if the check failed on a
+                # connection that still works.
+                conn.close()
+                self.raw.putconn(conn)
+                if not isinstance(exc, Exception):
+                    raise
+                logger.info("a connection of %r failed its check: %s", self.raw.name, exc)
+                # One dead idle connection means others likely died with it (a restart, a
+                # failover, an administrator): check the idle ones now, not one per request.
+                self.raw.check()
+                continue
+            return conn
 
     def putconn(self, conn: Any) -> None:
         self.counters.returned()
@@ -98,9 +144,14 @@ class DatabaseWrapper(AsapReleaseMixin[dict[str, Any]], PostgresDatabaseWrapper)
         pool_class = compat.require_psycopg_pool()
         pool_options = dict(config.arguments)
         connect_kwargs, configure = self._new_connection_setup(config)
-        if self.settings_dict["CONN_HEALTH_CHECKS"]:
-            pool_options.setdefault("check", pool_class.check_connection)
+        check = pool_options.pop("check", None)
+        if check is None and self.settings_dict["CONN_HEALTH_CHECKS"]:
+            check = pool_class.check_connection
         pool_options.setdefault("name", self.alias)
+        if config.reset_on_return is not None:
+            # psycopg_pool runs it in a worker, after rolling back, before the connection
+            # is handed out again.
+            pool_options["reset"] = session_reset(config.reset_on_return, configure)
         try:
             pool = pool_class(
                 kwargs=connect_kwargs, open=False, configure=configure, **pool_options
@@ -114,7 +165,7 @@ class DatabaseWrapper(AsapReleaseMixin[dict[str, Any]], PostgresDatabaseWrapper)
         # Opened once, here, under the registry's lock: psycopg_pool < 3.3.1 races when
         # several threads open the same pool (psycopg issue 1300).
         pool.open(wait=False)
-        return PsycopgPoolHandle(pool, isolation_level=config.isolation_level)
+        return PsycopgPoolHandle(pool, isolation_level=config.isolation_level, check=check)
 
     @property
     def pool(self) -> Any:

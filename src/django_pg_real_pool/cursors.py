@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import logging
 import traceback
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
+import psycopg
+from django.db import InterfaceError
 from django.db.backends.postgresql.base import CursorDebugWrapper as PostgresCursorDebugWrapper
 from django.db.backends.utils import CursorWrapper
 
@@ -16,8 +18,10 @@ logger = logging.getLogger("django_pg_real_pool")
 class CursorOwner(Protocol):
     """The connection side of a releasing cursor (``release.AsapReleaseMixin``)."""
 
-    #: Changes whenever the connection is closed: a cursor of an older epoch is forgotten.
+    #: Changes whenever the connection goes back to the pool: a cursor of an older epoch is
+    #: forgotten, and raises if used.
     _cursor_epoch: int
+    alias: str
 
     def _cursor_closed(self, cursor: Any, epoch: int) -> None: ...
 
@@ -29,15 +33,44 @@ else:
 
 
 class _ReleaseOnClose(_CursorBase):
-    """Tells its connection when it is closed, exactly once."""
+    """Tells its connection when it is closed, exactly once; refuses to execute once its
+    connection went back to the pool (a "stale" cursor)."""
 
     def __init__(self, cursor: Any, db: Any) -> None:
         super().__init__(cursor, db)
         self._owner: CursorOwner = db
         self._epoch: int | None = db._cursor_epoch
 
+    def execute(self, sql: Any, params: Any = None) -> Any:
+        if self._epoch != self._owner._cursor_epoch and self._epoch is not None:
+            self._stale()
+        return super().execute(sql, params)
+
+    def executemany(self, sql: Any, param_list: Any) -> Any:
+        if self._epoch != self._owner._cursor_epoch and self._epoch is not None:
+            self._stale()
+        return super().executemany(sql, param_list)
+
+    def callproc(self, procname: Any, params: Any = None, kparams: Any = None) -> Any:
+        if self._epoch != self._owner._cursor_epoch and self._epoch is not None:
+            self._stale()
+        return super().callproc(procname, params, kparams)
+
+    def _stale(self) -> NoReturn:
+        # A closed cursor raises InterfaceError too (psycopg's, through Django's wrapper).
+        message = (
+            f"this cursor of {self._owner.alias!r} was kept after its connection went back to "
+            "the pool (at the end of the request or connection.close()), where another request "
+            "may hold it now; open a new cursor"
+        )
+        raise InterfaceError(message) from psycopg.InterfaceError(message)
+
     def close(self) -> Any:
         try:
+            if self.cursor.closed:
+                # Closed already, maybe by the release (a server-side cursor): psycopg would
+                # still take the lock of a connection that went back to the pool.
+                return None
             return self.cursor.close()
         finally:
             epoch, self._epoch = self._epoch, None

@@ -58,6 +58,7 @@ def pool_settings(alias: str, settings_dict: Mapping[str, Any]) -> dict[str, Any
             "PRE_PING": queue.pre_ping,
             "ECHO": queue.echo,
             "MAX_WAITING": queue.max_waiting,
+            "RESET_ON_RETURN": queue.reset_on_return or False,
         }
     given = options.psycopg_pool_options(
         alias, settings_dict, accepted=compat.connection_pool_parameters()

@@ -19,7 +19,10 @@ from .engines import DJ_DB_CONN_POOL, PSYCOPG_POOL
 ArgumentsT = TypeVar("ArgumentsT")
 
 #: ``OPTIONS`` keys that belong to this package, not to ``psycopg.connect()``.
-ENGINE_OPTION_KEYS = frozenset({"pool", "trace_unclosed_cursors"})
+ENGINE_OPTION_KEYS = frozenset({"pool", "trace_unclosed_cursors", "reset_on_return"})
+
+#: What ``reset_on_return`` True runs: every kind of session state, prepared statements too.
+DISCARD_ALL = "DISCARD ALL"
 
 #: ``ConnectionPool`` arguments the engine sets itself, and why a user may not.
 OWNED_POOL_ARGUMENTS = {
@@ -52,7 +55,7 @@ QUEUE_POOL_DEFAULTS: Mapping[str, Any] = {
     "ECHO": False,
 }
 #: Keys this package adds to POOL_OPTIONS, with their defaults.
-QUEUE_POOL_EXTENSIONS: Mapping[str, Any] = {"MAX_WAITING": 0}
+QUEUE_POOL_EXTENSIONS: Mapping[str, Any] = {"MAX_WAITING": 0, "RESET_ON_RETURN": False}
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,8 @@ class PoolConfig(Generic[ArgumentsT]):
     isolation_level: Any
     #: ``OPTIONS['trace_unclosed_cursors']``.
     trace_unclosed_cursors: bool
+    #: The SQL run on each connection given back (``OPTIONS['reset_on_return']``), or None.
+    reset_on_return: str | None = None
 
 
 def pool_config(
@@ -76,6 +81,9 @@ def pool_config(
         arguments=arguments,
         isolation_level=isolation_level(alias, options),
         trace_unclosed_cursors=options.get("trace_unclosed_cursors", trace_from_environment()),
+        reset_on_return=reset_statement(
+            _where(alias, "OPTIONS", "reset_on_return"), options.get("reset_on_return", False)
+        ),
     )
 
 
@@ -98,6 +106,21 @@ def trace_from_environment() -> bool:
         f"The environment variable {WARN_UNCLOSED_CURSORS_VARIABLE} is "
         f"{os.environ[WARN_UNCLOSED_CURSORS_VARIABLE]!r}; set it to 1, true, yes or on to trace "
         "unclosed cursors, or to 0, false, no, off or nothing to leave the trace off."
+    )
+
+
+def reset_statement(where: str, value: object) -> str | None:
+    """The SQL a ``reset_on_return`` setting runs when a connection goes back, or None."""
+    if value is False:
+        return None
+    if value is True:
+        return DISCARD_ALL
+    if isinstance(value, str) and value.strip():
+        return value
+    raise ImproperlyConfigured(
+        f"{where} must be True (run {DISCARD_ALL!r} on each connection given back), False, "
+        "or the SQL to run instead (e.g. DISCARD ALL without DEALLOCATE ALL, which keeps "
+        f"prepared statements: see docs/reliability.md), not {value!r}."
     )
 
 
@@ -141,6 +164,9 @@ def _check_engine_options(alias: str, options: Mapping[str, Any]) -> None:
             f"{_where(alias, 'OPTIONS', 'trace_unclosed_cursors')} must be True or False, "
             f"not {trace!r}."
         )
+    reset_statement(
+        _where(alias, "OPTIONS", "reset_on_return"), options.get("reset_on_return", False)
+    )
 
 
 def psycopg_pool_options(
@@ -184,6 +210,12 @@ def psycopg_pool_options(
     check_conn_max_age(alias, settings_dict)
     for key, val in pool_options.items():
         _check_pool_argument(alias, key, val, accepted=accepted)
+    if options.get("reset_on_return", False) is not False and pool_options.get("reset"):
+        raise ImproperlyConfigured(
+            f"{_where(alias, 'OPTIONS')} sets both 'reset_on_return' and pool['reset']: the "
+            "engine runs reset_on_return through psycopg_pool's reset callback. Keep one: put "
+            "your SQL in reset_on_return, or call it from your own reset callback."
+        )
     return pool_options
 
 
@@ -239,10 +271,16 @@ class QueuePoolOptions:
     #: Checkouts allowed to wait at once before the next is refused (0: no limit). Not a
     #: QueuePool argument: the engine enforces it, like psycopg_pool's ``max_waiting``.
     max_waiting: int = 0
+    #: The SQL run on each connection given back (RESET_ON_RETURN), or None.
+    reset_on_return: str | None = None
 
     def as_kwargs(self) -> dict[str, Any]:
         """Keyword arguments of ``sqlalchemy.pool.QueuePool``."""
-        return {key: value for key, value in asdict(self).items() if key != "max_waiting"}
+        return {
+            key: value
+            for key, value in asdict(self).items()
+            if key not in ("max_waiting", "reset_on_return")
+        }
 
 
 def queue_pool_options(alias: str, settings_dict: Mapping[str, Any]) -> QueuePoolOptions | None:
@@ -258,6 +296,12 @@ def queue_pool_options(alias: str, settings_dict: Mapping[str, Any]) -> QueuePoo
             "SQLAlchemy already, so connections would be pooled twice. Configure the pool with "
             f"{_where(alias, 'POOL_OPTIONS')} (POOL_SIZE, MAX_OVERFLOW, RECYCLE, TIMEOUT, "
             f"PRE_PING, ECHO), or switch to ENGINE {PSYCOPG_POOL!r} to keep OPTIONS['pool']."
+        )
+    if "reset_on_return" in options:
+        raise ImproperlyConfigured(
+            f"{_where(alias, 'OPTIONS', 'reset_on_return')} belongs to ENGINE "
+            f"{PSYCOPG_POOL!r}; with ENGINE {DJ_DB_CONN_POOL!r} set "
+            f"{_where(alias, 'POOL_OPTIONS', 'RESET_ON_RETURN')} instead."
         )
     if pooled:
         check_conn_max_age(alias, settings_dict)
@@ -312,6 +356,7 @@ def queue_pool_options(alias: str, settings_dict: Mapping[str, Any]) -> QueuePoo
         pre_ping=pre_ping,
         echo=echo,
         max_waiting=integer("MAX_WAITING", 0, "an integer >= 0 (0 means unlimited)"),
+        reset_on_return=reset_statement(f"{where}['RESET_ON_RETURN']", merged["RESET_ON_RETURN"]),
     )
 
 

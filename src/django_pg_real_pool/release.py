@@ -15,6 +15,7 @@ closed keeps its connection until ``close()``.
 from __future__ import annotations
 
 import _thread
+import logging
 import sys
 from typing import Any, TypeVar
 
@@ -30,6 +31,8 @@ from .options import ArgumentsT
 
 T = TypeVar("T")
 
+logger = logging.getLogger("django_pg_real_pool")
+
 
 class AsapReleaseMixin(EngineMixin[ArgumentsT]):
     """Mixed into a PostgreSQL ``DatabaseWrapper`` in front of Django's class: checks a
@@ -41,6 +44,9 @@ class AsapReleaseMixin(EngineMixin[ArgumentsT]):
         self._entry: pools.Entry | None = None
         self._open_cursors = 0
         self._cursor_epoch = 0
+        #: Server-side cursors (``.iterator()``) opened on the connection now held: closed
+        #: before it goes back, so none stays open on the server for the next borrower.
+        self._server_cursors: list[Any] = []
         self._autocommit_on_checkout: bool | None = None
         self._in_pool_transition = False
         # Django's own _thread_ident is private; both are taken in the creating thread.
@@ -75,6 +81,9 @@ class AsapReleaseMixin(EngineMixin[ArgumentsT]):
         raw = self._psycopg_connection(conn)
         level = entry.handle.isolation_level
         if level is None:
+            if raw.isolation_level is not None:
+                # Changed on the raw connection by someone: back to the server's default.
+                raw.isolation_level = None
             self.isolation_level = IsolationLevel.READ_COMMITTED
         else:
             if raw.isolation_level != level:
@@ -92,12 +101,30 @@ class AsapReleaseMixin(EngineMixin[ArgumentsT]):
     # -- release --------------------------------------------------------------------------
 
     def _give_back(self, conn: Any, entry: pools.Entry | None) -> None:
+        # Cursors of this lease now raise InterfaceError instead of running on a connection
+        # that someone else may hold next (cursors.py).
+        self._cursor_epoch += 1
         if entry is None or entry.inherited:
             # Checked out in the parent process: never touch it here.
+            self._server_cursors.clear()
             pools.keep_inherited(conn)
             return
+        if self._server_cursors:
+            self._close_server_cursors()
         with self.wrap_database_errors:
             entry.handle.putconn(conn)
+
+    def _close_server_cursors(self) -> None:
+        cursors, self._server_cursors = self._server_cursors, []
+        for cursor in cursors:
+            if cursor.closed:
+                continue
+            try:
+                cursor.close()
+            except Exception as exc:
+                # The connection is broken or in a failed transaction: the pool discards
+                # or rolls it back, which ends the cursor too.
+                logger.debug("closing a server-side cursor of %r failed: %s", self.alias, exc)
 
     def _release_if_idle(self) -> None:
         """Give the connection back unless a cursor, an atomic block or a checkout in
@@ -199,6 +226,12 @@ class AsapReleaseMixin(EngineMixin[ArgumentsT]):
 
     # -- cursors --------------------------------------------------------------------------
 
+    def create_cursor(self, name: str | None = None) -> Any:
+        cursor = super().create_cursor(name)
+        if name is not None and self._asap:
+            self._server_cursors.append(cursor)
+        return cursor
+
     def make_cursor(self, cursor: Any) -> CursorWrapper:
         if not self._asap:
             return super().make_cursor(cursor)
@@ -225,6 +258,7 @@ class AsapReleaseMixin(EngineMixin[ArgumentsT]):
                 _internals.mark_closed_in_transaction(self)
         self._open_cursors = 0
         self._cursor_epoch += 1
+        self._server_cursors.clear()
         self._autocommit_on_checkout = None
 
 

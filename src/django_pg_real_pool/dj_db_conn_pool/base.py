@@ -9,6 +9,8 @@ which is keyed by alias only, survives ``fork()`` and ignores settings changes.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from typing import Any
 
 from django_pg_real_pool import compat, engines
@@ -30,61 +32,105 @@ from django_pg_real_pool import _internals, options, pools  # noqa: E402
 from django_pg_real_pool.counters import CheckoutCounters  # noqa: E402
 from django_pg_real_pool.creation import DatabaseCreation  # noqa: E402
 from django_pg_real_pool.features import DatabaseFeatures  # noqa: E402
+from django_pg_real_pool.gate import FairGate, GateFull, GateTimeout  # noqa: E402
 from django_pg_real_pool.options import PoolConfig, QueuePoolOptions  # noqa: E402
 from django_pg_real_pool.release import AsapReleaseMixin  # noqa: E402
+from django_pg_real_pool.session import session_reset  # noqa: E402
+
+logger = logging.getLogger("django_pg_real_pool")
 
 
 class QueuePoolHandle:
-    """A SQLAlchemy ``QueuePool`` as the registry sees it."""
+    """A SQLAlchemy ``QueuePool`` as the registry sees it, served first come, first served.
 
-    __slots__ = ("alias", "capacity", "counters", "isolation_level", "max_waiting", "raw")
+    A ``FairGate`` of POOL_SIZE + MAX_OVERFLOW slots orders the checkouts, enforces TIMEOUT
+    and MAX_WAITING, so the pool underneath always has a connection (or room for one) for a
+    checkout that passed the gate. With unlimited overflow (-1) nobody waits: no gate.
+    """
+
+    __slots__ = ("_gate", "_reset", "_timeout", "alias", "counters", "isolation_level", "raw")
 
     def __init__(
-        self, raw: Any, *, alias: str, isolation_level: Any, arguments: QueuePoolOptions
+        self,
+        raw: Any,
+        *,
+        alias: str,
+        isolation_level: Any,
+        arguments: QueuePoolOptions,
+        reset: Callable[[Any], None] | None = None,
     ) -> None:
         self.raw = raw
+        #: RESET_ON_RETURN, run on the psycopg connection before it goes back.
+        self._reset = reset
         self.alias = alias
         self.isolation_level = isolation_level
-        self.max_waiting = arguments.max_waiting
-        #: Connections the pool may open at once; None: no limit (MAX_OVERFLOW -1).
-        self.capacity = (
-            arguments.pool_size + arguments.max_overflow if arguments.max_overflow >= 0 else None
+        self._timeout = arguments.timeout
+        self._gate = (
+            FairGate(
+                arguments.pool_size + arguments.max_overflow, max_waiting=arguments.max_waiting
+            )
+            if arguments.max_overflow >= 0
+            else None
         )
         self.counters = CheckoutCounters()
 
     def getconn(self) -> Any:
-        if self.max_waiting and self.counters.waiting >= self.max_waiting and self._exhausted():
-            # Refused at once, as psycopg_pool does; CheckoutCounters counts the rejection.
-            return self.counters.checkout(self._reject)
         return self.counters.checkout(self._getconn)
 
-    def _exhausted(self) -> bool:
-        return (
-            self.capacity is not None
-            and self.raw.checkedin() == 0
-            and self.raw.checkedout() >= self.capacity
-        )
-
-    def _reject(self) -> Any:
-        raise TooManyRequests(
-            f"the pool {self.alias!r} has already {self.counters.waiting - 1} requests waiting"
-        )
-
     def _getconn(self) -> Any:
+        gate = self._gate
+        if gate is not None:
+            try:
+                gate.enter(self._timeout)
+            except GateFull as exc:
+                # Refused at once, as psycopg_pool does; CheckoutCounters counts it.
+                raise TooManyRequests(
+                    f"the pool {self.alias!r} has already {exc.waiting} requests waiting"
+                ) from None
+            except GateTimeout:
+                raise PoolTimeout(
+                    f"pool {self.alias!r}: couldn't get a connection after "
+                    f"{self._timeout:.2f} sec (all {gate.capacity} connections in use, "
+                    f"POOL_SIZE + MAX_OVERFLOW)"
+                ) from None
         try:
             fairy = self.raw.connect()
-        except sqlalchemy_exc.TimeoutError as exc:
-            # The same error as the other engine's, so that Django raises OperationalError
-            # and one except clause serves both engines.
-            raise PoolTimeout(
-                f"pool {self.alias!r}: couldn't get a connection after "
-                f"{self.raw.timeout():.2f} sec ({exc})"
-            ) from exc
+        except BaseException as exc:
+            if gate is not None:
+                gate.leave()
+            if isinstance(exc, sqlalchemy_exc.TimeoutError):
+                # The same error as the other engine's, so that Django raises
+                # OperationalError and one except clause serves both engines.
+                raise PoolTimeout(
+                    f"pool {self.alias!r}: couldn't get a connection after "
+                    f"{self.raw.timeout():.2f} sec ({exc})"
+                ) from exc
+            raise
         return _internals.expose_driver_info(fairy)
 
     def putconn(self, conn: Any) -> None:
         self.counters.returned()
-        conn.close()
+        try:
+            if self._reset is not None:
+                self._reset_session(conn)
+            conn.close()
+        finally:
+            if self._gate is not None:
+                self._gate.leave()
+
+    def _reset_session(self, fairy: Any) -> None:
+        assert self._reset is not None
+        raw = fairy.dbapi_connection
+        if raw is None or raw.closed:
+            return
+        try:
+            if raw.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                raw.rollback()
+            self._reset(raw)
+        except Exception as exc:
+            # Not clean: the pool must not hand it out again.
+            logger.warning("RESET_ON_RETURN failed on a connection of %r: %s", self.alias, exc)
+            fairy.invalidate()
 
     def idle(self) -> int:
         checked_in: int = self.raw.checkedin()
@@ -145,11 +191,13 @@ class DatabaseWrapper(AsapReleaseMixin[QueuePoolOptions], PostgresDatabaseWrappe
             dialect=dialect_class(dbapi=psycopg),
             **config.arguments.as_kwargs(),
         )
+        reset = config.arguments.reset_on_return
         return QueuePoolHandle(
             pool,
             alias=self.alias,
             isolation_level=config.isolation_level,
             arguments=config.arguments,
+            reset=None if reset is None else session_reset(reset, configure),
         )
 
     @property
