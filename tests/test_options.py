@@ -9,7 +9,7 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.db.utils import ConnectionHandler
 
-from django_pg_real_pool import engines, options
+from django_pg_real_pool import engines, options, queue_options
 
 PSYCOPG = engines.PSYCOPG_POOL
 DJ = engines.DJ_DB_CONN_POOL
@@ -198,7 +198,7 @@ def test_warn_unclosed_cursors_variable_must_be_a_switch(monkeypatch: pytest.Mon
 
 def test_queue_pool_defaults_are_the_packages_effective_ones() -> None:
     connection = wrapper(DJ)
-    assert options.queue_pool_options("web", connection.settings_dict).as_kwargs() == {
+    assert queue_options.queue_pool_options("web", connection.settings_dict).as_kwargs() == {
         "pool_size": 10,
         "max_overflow": 10,
         "recycle": 900.0,
@@ -211,7 +211,7 @@ def test_queue_pool_defaults_are_the_packages_effective_ones() -> None:
 def test_queue_pool_defaults_match_django_db_connection_pool() -> None:
     from dj_db_conn_pool.core import pool_container
 
-    assert {key.lower(): value for key, value in options.QUEUE_POOL_DEFAULTS.items()} == (
+    assert {key.lower(): value for key, value in queue_options.QUEUE_POOL_DEFAULTS.items()} == (
         pool_container.pool_default_params
     )
 

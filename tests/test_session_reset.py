@@ -11,7 +11,7 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connections, transaction
 
-from django_pg_real_pool import options
+from django_pg_real_pool import options, queue_options
 from suite import superuser_connect
 
 #: DISCARD ALL without DEALLOCATE ALL (as docs/reliability.md gives it).
@@ -159,7 +159,7 @@ def test_bad_reset_settings_are_refused(
     settings_dict = {"CONN_MAX_AGE": 0, **settings}
     with pytest.raises(ImproperlyConfigured) as refused:
         if engine == "dj":
-            options.queue_pool_options("x", settings_dict)
+            queue_options.queue_pool_options("x", settings_dict)
         else:
             options.psycopg_pool_options("x", settings_dict, accepted=frozenset({"reset"}))
     assert message in str(refused.value)

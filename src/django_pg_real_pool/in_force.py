@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from . import compat, engines, options
+from . import compat, engines, options, queue_options
 
 #: Arguments whose values are callables or objects; shown by name only.
 _HIDDEN = frozenset({"conninfo", "kwargs", "open", "configure", "connection_class"})
@@ -47,7 +47,7 @@ def is_pooled(settings_dict: Mapping[str, Any]) -> bool:
 def pool_settings(alias: str, settings_dict: Mapping[str, Any]) -> dict[str, Any]:
     """Every pool argument of a pooled alias, the user's merged over the defaults."""
     if engine_of(settings_dict) == "real_pool_dj":
-        queue = options.queue_pool_options(alias, settings_dict)
+        queue = queue_options.queue_pool_options(alias, settings_dict)
         if queue is None:
             return {}
         return {

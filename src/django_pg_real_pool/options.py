@@ -1,4 +1,6 @@
-"""The one place where pool settings in ``DATABASES`` are validated.
+"""The one place where pool settings in ``DATABASES`` are validated: the rules both engines
+share and ``OPTIONS['pool']`` here, the second engine's ``POOL_OPTIONS`` in
+``queue_options.py`` (with these rules).
 
 Every rejection is an ``ImproperlyConfigured`` naming the alias, the key, what is accepted
 and how to fix it: never a ``TypeError`` from deep inside psycopg_pool or SQLAlchemy.
@@ -9,7 +11,7 @@ from __future__ import annotations
 import difflib
 import os
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, Generic, TypeGuard, TypeVar
 
 from django.core.exceptions import ImproperlyConfigured
@@ -45,18 +47,6 @@ _INTEGER_ARGUMENTS = {
     "num_workers": "an integer >= 1",
 }
 
-#: django-db-connection-pool's effective defaults (its code, not its README).
-QUEUE_POOL_DEFAULTS: Mapping[str, Any] = {
-    "POOL_SIZE": 10,
-    "MAX_OVERFLOW": 10,
-    "RECYCLE": 900,
-    "TIMEOUT": 30,
-    "PRE_PING": True,
-    "ECHO": False,
-}
-#: Keys this package adds to POOL_OPTIONS, with their defaults.
-QUEUE_POOL_EXTENSIONS: Mapping[str, Any] = {"MAX_WAITING": 0, "RESET_ON_RETURN": False}
-
 
 @dataclass(frozen=True)
 class PoolConfig(Generic[ArgumentsT]):
@@ -82,7 +72,7 @@ def pool_config(
         isolation_level=isolation_level(alias, options),
         trace_unclosed_cursors=options.get("trace_unclosed_cursors", trace_from_environment()),
         reset_on_return=reset_statement(
-            _where(alias, "OPTIONS", "reset_on_return"), options.get("reset_on_return", False)
+            setting_name(alias, "OPTIONS", "reset_on_return"), options.get("reset_on_return", False)
         ),
     )
 
@@ -133,16 +123,16 @@ def validation_key(settings_dict: Mapping[str, Any]) -> tuple[Any, ...]:
     )
 
 
-def _where(alias: str, *keys: str) -> str:
+def setting_name(alias: str, *keys: str) -> str:
     return f"DATABASES[{alias!r}]" + "".join(f"[{key!r}]" for key in keys)
 
 
-def _did_you_mean(key: str, choices: Iterable[str]) -> str:
+def did_you_mean(key: str, choices: Iterable[str]) -> str:
     close = difflib.get_close_matches(key, sorted(choices), n=1)
     return f" Did you mean {close[0]!r}?" if close else ""
 
 
-def _is_number(value: object) -> TypeGuard[int | float]:
+def is_number(value: object) -> TypeGuard[int | float]:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
@@ -152,20 +142,20 @@ def check_conn_max_age(alias: str, settings_dict: Mapping[str, Any]) -> None:
     if max_age != 0:
         raise ImproperlyConfigured(
             "Pooling doesn't support persistent connections. "
-            f"{_where(alias, 'CONN_MAX_AGE')} is {max_age!r}; set it to 0 (or remove it): "
+            f"{setting_name(alias, 'CONN_MAX_AGE')} is {max_age!r}; set it to 0 (or remove it): "
             "the pool keeps the connections open."
         )
 
 
-def _check_engine_options(alias: str, options: Mapping[str, Any]) -> None:
+def check_engine_options(alias: str, options: Mapping[str, Any]) -> None:
     trace = options.get("trace_unclosed_cursors", False)
     if not isinstance(trace, bool):
         raise ImproperlyConfigured(
-            f"{_where(alias, 'OPTIONS', 'trace_unclosed_cursors')} must be True or False, "
+            f"{setting_name(alias, 'OPTIONS', 'trace_unclosed_cursors')} must be True or False, "
             f"not {trace!r}."
         )
     reset_statement(
-        _where(alias, "OPTIONS", "reset_on_return"), options.get("reset_on_return", False)
+        setting_name(alias, "OPTIONS", "reset_on_return"), options.get("reset_on_return", False)
     )
 
 
@@ -177,18 +167,19 @@ def psycopg_pool_options(
     ``accepted`` is what the installed psycopg_pool's ``ConnectionPool`` takes.
     """
     options = settings_dict.get("OPTIONS") or {}
-    _check_engine_options(alias, options)
+    check_engine_options(alias, options)
     if "POOL_OPTIONS" in settings_dict:
         raise ImproperlyConfigured(
-            f"{_where(alias, 'POOL_OPTIONS')} cannot be used with ENGINE {PSYCOPG_POOL!r}: it "
-            "is django-db-connection-pool's setting, and this engine pools through "
-            f"psycopg_pool. Move the pool settings to {_where(alias, 'OPTIONS', 'pool')} "
-            "(psycopg_pool.ConnectionPool arguments: min_size, max_size, timeout, ...), or "
+            f"{setting_name(alias, 'POOL_OPTIONS')} cannot be used with ENGINE "
+            f"{PSYCOPG_POOL!r}: it is django-db-connection-pool's setting, and this engine "
+            "pools through psycopg_pool. Move the pool settings to "
+            f"{setting_name(alias, 'OPTIONS', 'pool')} (psycopg_pool.ConnectionPool arguments: "
+            "min_size, max_size, timeout, ...), or "
             f"switch to ENGINE {DJ_DB_CONN_POOL!r} to keep POOL_OPTIONS."
         )
     if "pool" not in options:
         raise ImproperlyConfigured(
-            f"{_where(alias)} uses ENGINE {PSYCOPG_POOL!r} without OPTIONS['pool']. "
+            f"{setting_name(alias)} uses ENGINE {PSYCOPG_POOL!r} without OPTIONS['pool']. "
             "This engine returns the connection to its pool after every query; without a pool "
             "that would open a new PostgreSQL connection per query. Set OPTIONS['pool'] to True "
             "(psycopg_pool's defaults) or to a dict of psycopg_pool.ConnectionPool arguments, "
@@ -204,7 +195,7 @@ def psycopg_pool_options(
         pool_options = dict(value)
     else:
         raise ImproperlyConfigured(
-            f"{_where(alias, 'OPTIONS', 'pool')} must be True, False or a dict of "
+            f"{setting_name(alias, 'OPTIONS', 'pool')} must be True, False or a dict of "
             f"psycopg_pool.ConnectionPool arguments, not {type(value).__name__} {value!r}."
         )
     check_conn_max_age(alias, settings_dict)
@@ -212,7 +203,7 @@ def psycopg_pool_options(
         _check_pool_argument(alias, key, val, accepted=accepted)
     if options.get("reset_on_return", False) is not False and pool_options.get("reset"):
         raise ImproperlyConfigured(
-            f"{_where(alias, 'OPTIONS')} sets both 'reset_on_return' and pool['reset']: the "
+            f"{setting_name(alias, 'OPTIONS')} sets both 'reset_on_return' and pool['reset']: the "
             "engine runs reset_on_return through psycopg_pool's reset callback. Keep one: put "
             "your SQL in reset_on_return, or call it from your own reset callback."
         )
@@ -222,7 +213,7 @@ def psycopg_pool_options(
 def _check_pool_argument(
     alias: str, key: object, value: object, *, accepted: frozenset[str]
 ) -> None:
-    where = _where(alias, "OPTIONS", "pool")
+    where = setting_name(alias, "OPTIONS", "pool")
     if not isinstance(key, str):
         raise ImproperlyConfigured(f"{where} has a non-string key {key!r}.")
     if key in OWNED_POOL_ARGUMENTS:
@@ -233,9 +224,9 @@ def _check_pool_argument(
         usable = sorted(accepted - OWNED_POOL_ARGUMENTS.keys())
         raise ImproperlyConfigured(
             f"{where} has an unknown key {key!r}: the installed psycopg_pool.ConnectionPool "
-            f"accepts {', '.join(usable)}.{_did_you_mean(key, usable)}"
+            f"accepts {', '.join(usable)}.{did_you_mean(key, usable)}"
         )
-    if key in _NUMBER_ARGUMENTS and not (_is_number(value) and value > 0):
+    if key in _NUMBER_ARGUMENTS and not (is_number(value) and value > 0):
         raise ImproperlyConfigured(
             f"{where}[{key!r}] must be {_NUMBER_ARGUMENTS[key]}, not {value!r}."
         )
@@ -258,108 +249,6 @@ def _check_pool_argument(
         raise ImproperlyConfigured(f"{where}[{key!r}] must be a callable or None, not {value!r}.")
 
 
-@dataclass(frozen=True)
-class QueuePoolOptions:
-    """``POOL_OPTIONS`` of the django-db-connection-pool engine, validated, defaults applied."""
-
-    pool_size: int
-    max_overflow: int
-    recycle: float
-    timeout: float
-    pre_ping: bool
-    echo: bool | str
-    #: Checkouts allowed to wait at once before the next is refused (0: no limit). Not a
-    #: QueuePool argument: the engine enforces it, like psycopg_pool's ``max_waiting``.
-    max_waiting: int = 0
-    #: The SQL run on each connection given back (RESET_ON_RETURN), or None.
-    reset_on_return: str | None = None
-
-    def as_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments of ``sqlalchemy.pool.QueuePool``."""
-        return {
-            key: value
-            for key, value in asdict(self).items()
-            if key not in ("max_waiting", "reset_on_return")
-        }
-
-
-def queue_pool_options(alias: str, settings_dict: Mapping[str, Any]) -> QueuePoolOptions | None:
-    """Validated ``POOL_OPTIONS``, or None when ``OPTIONS['pool']`` is False (no pool, as on
-    the other engine); django-db-connection-pool itself drops bad keys silently."""
-    options = settings_dict.get("OPTIONS") or {}
-    _check_engine_options(alias, options)
-    pooled = options.get("pool", True) is not False
-    if "pool" in options and pooled:
-        raise ImproperlyConfigured(
-            f"{_where(alias, 'OPTIONS', 'pool')} cannot be used with ENGINE "
-            f"{DJ_DB_CONN_POOL!r} except as False (no pool): that engine pools through "
-            "SQLAlchemy already, so connections would be pooled twice. Configure the pool with "
-            f"{_where(alias, 'POOL_OPTIONS')} (POOL_SIZE, MAX_OVERFLOW, RECYCLE, TIMEOUT, "
-            f"PRE_PING, ECHO), or switch to ENGINE {PSYCOPG_POOL!r} to keep OPTIONS['pool']."
-        )
-    if "reset_on_return" in options:
-        raise ImproperlyConfigured(
-            f"{_where(alias, 'OPTIONS', 'reset_on_return')} belongs to ENGINE "
-            f"{PSYCOPG_POOL!r}; with ENGINE {DJ_DB_CONN_POOL!r} set "
-            f"{_where(alias, 'POOL_OPTIONS', 'RESET_ON_RETURN')} instead."
-        )
-    if pooled:
-        check_conn_max_age(alias, settings_dict)
-    raw = settings_dict.get("POOL_OPTIONS") or {}
-    where = _where(alias, "POOL_OPTIONS")
-    if not isinstance(raw, Mapping):
-        raise ImproperlyConfigured(f"{where} must be a dict, not {type(raw).__name__} {raw!r}.")
-    known = {**QUEUE_POOL_DEFAULTS, **QUEUE_POOL_EXTENSIONS}
-    valid = ", ".join(known)
-    for key in raw:
-        if key in known:
-            continue
-        if isinstance(key, str) and key.upper() in known:
-            raise ImproperlyConfigured(
-                f"{where} has the key {key!r}; keys must be UPPERCASE: use {key.upper()!r}. "
-                f"Valid keys: {valid}."
-            )
-        hint = _did_you_mean(str(key).upper(), known)
-        raise ImproperlyConfigured(
-            f"{where} has an unknown key {key!r}. Valid keys: {valid}.{hint}"
-        )
-    merged = {**known, **raw}
-
-    def integer(key: str, minimum: int, meaning: str) -> int:
-        value = merged[key]
-        if not (isinstance(value, int) and not isinstance(value, bool) and value >= minimum):
-            raise ImproperlyConfigured(f"{where}[{key!r}] must be {meaning}, not {value!r}.")
-        return value
-
-    def seconds(key: str, meaning: str, *, allow_disable: bool) -> float:
-        value = merged[key]
-        if _is_number(value) and (value > 0 or (allow_disable and value == -1)):
-            return float(value)
-        raise ImproperlyConfigured(f"{where}[{key!r}] must be {meaning}, not {value!r}.")
-
-    pre_ping = merged["PRE_PING"]
-    if not isinstance(pre_ping, bool):
-        raise ImproperlyConfigured(f"{where}['PRE_PING'] must be True or False, not {pre_ping!r}.")
-    echo = merged["ECHO"]
-    if not (isinstance(echo, bool) or echo == "debug"):
-        raise ImproperlyConfigured(f"{where}['ECHO'] must be True, False or 'debug', not {echo!r}.")
-    if not pooled:
-        # Still validated: a typo must not wait for the day pooling is turned back on.
-        return None
-    return QueuePoolOptions(
-        pool_size=integer("POOL_SIZE", 1, "an integer >= 1"),
-        max_overflow=integer("MAX_OVERFLOW", -1, "an integer >= 0, or -1 for no limit"),
-        recycle=seconds(
-            "RECYCLE", "a positive number of seconds, or -1 to never recycle", allow_disable=True
-        ),
-        timeout=seconds("TIMEOUT", "a positive number of seconds", allow_disable=False),
-        pre_ping=pre_ping,
-        echo=echo,
-        max_waiting=integer("MAX_WAITING", 0, "an integer >= 0 (0 means unlimited)"),
-        reset_on_return=reset_statement(f"{where}['RESET_ON_RETURN']", merged["RESET_ON_RETURN"]),
-    )
-
-
 def isolation_level(alias: str, options: Mapping[str, Any]) -> Any:
     """The ``psycopg.IsolationLevel`` from ``OPTIONS['isolation_level']``, or None."""
     from psycopg import IsolationLevel
@@ -374,6 +263,7 @@ def isolation_level(alias: str, options: Mapping[str, Any]) -> Any:
         raise ImproperlyConfigured(
             # Django's own sentence first: code and tests match on it.
             f"Invalid transaction isolation level {value} specified. Use one of the "
-            f"psycopg.IsolationLevel values. {_where(alias, 'OPTIONS', 'isolation_level')} is "
-            f"{value!r}; valid values: {names}."
+            "psycopg.IsolationLevel values. "
+            f"{setting_name(alias, 'OPTIONS', 'isolation_level')} is {value!r}; valid values: "
+            f"{names}."
         ) from None

@@ -33,7 +33,8 @@ from django_pg_real_pool.counters import CheckoutCounters  # noqa: E402
 from django_pg_real_pool.creation import DatabaseCreation  # noqa: E402
 from django_pg_real_pool.features import DatabaseFeatures  # noqa: E402
 from django_pg_real_pool.gate import FairGate, GateFull, GateTimeout  # noqa: E402
-from django_pg_real_pool.options import PoolConfig, QueuePoolOptions  # noqa: E402
+from django_pg_real_pool.options import PoolConfig  # noqa: E402
+from django_pg_real_pool.queue_options import QueuePoolOptions, queue_pool_options  # noqa: E402
 from django_pg_real_pool.release import AsapReleaseMixin  # noqa: E402
 from django_pg_real_pool.session import session_reset  # noqa: E402
 
@@ -167,7 +168,7 @@ class DatabaseWrapper(AsapReleaseMixin[QueuePoolOptions], PostgresDatabaseWrappe
     features_class = DatabaseFeatures
 
     def _validate(self) -> PoolConfig[QueuePoolOptions] | None:
-        arguments = options.queue_pool_options(self.alias, self.settings_dict)
+        arguments = queue_pool_options(self.alias, self.settings_dict)
         if arguments is None:
             return None
         return options.pool_config(self.alias, self.settings_dict, arguments)

@@ -25,7 +25,7 @@ from typing import Any
 import psycopg
 
 from .servers._account import Account, server_account
-from .servers._process import log_tail, parent_death_hook, wait
+from .servers._process import log_tail, parent_death_hook, startup_exit, terminate, wait
 from .servers.resolve import RunningServer
 
 __all__ = ["PgBouncer", "PgBouncerNotFound", "PgBouncerStartError", "find_pgbouncer"]
@@ -36,7 +36,6 @@ _HOST = "127.0.0.1"
 _SEARCHED = ("/usr/sbin/pgbouncer", "/usr/local/sbin/pgbouncer", "/usr/local/bin/pgbouncer")
 _POOL_MODES = ("session", "transaction", "statement")
 _PORT_ATTEMPTS = 3
-_PORT_TAKEN = "Address already in use"
 #: Settings this module writes itself: the ones that decide where PgBouncer listens and logs.
 _MANAGED = frozenset({"listen_addr", "listen_port", "unix_socket_dir", "logfile", "auth_file"})
 _DEFAULTS = {
@@ -83,15 +82,7 @@ def _quote(value: str) -> str:
 
 
 def _stop(proc: subprocess.Popen[bytes], timeout: float) -> None:
-    """SIGTERM is PgBouncer's immediate shutdown (SIGINT would wait for every client)."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        if wait(proc, timeout) is None:
-            logger.warning(
-                "PgBouncer pid %d still up %.1fs after SIGTERM; killing it", proc.pid, timeout
-            )
-            proc.kill()
-            proc.wait()
+    terminate(proc, timeout, program="PgBouncer", how=signal.SIGTERM)
 
 
 def _release(state: dict[str, Any]) -> None:
@@ -268,13 +259,7 @@ class PgBouncer:
             code = wait(proc, 0.01)
             if code is not None:
                 del self._state["proc"]
-                tail = log_tail(self.log_path, offset)
-                if _PORT_TAKEN in tail:
-                    return tail
-                raise PgBouncerStartError(
-                    f"PgBouncer exited with code {code} during startup; the tail of "
-                    f"{self.log_path}:\n{tail}"
-                )
+                return startup_exit("PgBouncer", code, self.log_path, offset, PgBouncerStartError)
             if time.monotonic() >= deadline:
                 tail = log_tail(self.log_path, offset)
                 self.close()

@@ -47,17 +47,47 @@ def wait(proc: subprocess.Popen[bytes], timeout: float) -> int | None:
     return proc.poll()
 
 
-def terminate(proc: subprocess.Popen[bytes], timeout: float) -> None:
-    """Fast-shutdown the postmaster ``proc``, killing it after ``timeout`` seconds."""
+def terminate(
+    proc: subprocess.Popen[bytes],
+    timeout: float,
+    *,
+    program: str = "PostgreSQL",
+    how: signal.Signals = signal.SIGINT,
+) -> None:
+    """Stop ``proc`` with ``how``, killing it after ``timeout`` seconds.
+
+    SIGINT is PostgreSQL's fast shutdown (SIGTERM, smart, would wait for every client);
+    PgBouncer's immediate shutdown is SIGTERM (its SIGINT waits for every client).
+    """
     if proc.poll() is None:
-        # SIGINT is PostgreSQL's fast shutdown: SIGTERM (smart) would wait for every client.
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(how)
         if wait(proc, timeout) is None:
             logger.warning(
-                "PostgreSQL pid %d still up %.1fs after SIGINT; killing it", proc.pid, timeout
+                "%s pid %d still up %.1fs after %s; killing it",
+                program,
+                proc.pid,
+                timeout,
+                how.name,
             )
             proc.kill()
             proc.wait()
+
+
+#: What a server's log says when another process took the port between choosing and binding it.
+PORT_TAKEN = "Address already in use"
+
+
+def startup_exit(
+    program: str, code: int, log_path: Path, offset: int, error: type[Exception]
+) -> str:
+    """A server process exited while starting: its log tail if the port was taken (the caller
+    retries on another port), else ``error`` naming the exit code and the tail."""
+    tail = log_tail(log_path, offset)
+    if PORT_TAKEN in tail:
+        return tail
+    raise error(
+        f"{program} exited with code {code} during startup; the tail of {log_path}:\n{tail}"
+    )
 
 
 def parent_death_hook() -> Callable[[], None] | None:

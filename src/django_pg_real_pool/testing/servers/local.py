@@ -22,7 +22,7 @@ import psycopg
 from ._account import blocked_message, first_blocked, server_account
 from ._dsn import HasDsn
 from ._initdb import Cluster, make_data_dir
-from ._process import log_tail, parent_death_hook, terminate, wait
+from ._process import log_tail, parent_death_hook, startup_exit, terminate, wait
 from ._workspace import Resources, release
 from .binaries import PostgresBinaries, find_binaries
 from .errors import ServerNotFound, ServerStartError
@@ -48,7 +48,6 @@ _DEFAULT_SETTINGS = {
 }
 _MANAGED_SETTINGS = frozenset({"listen_addresses", "port", "unix_socket_directories"})
 _PORT_ATTEMPTS = 3
-_PORT_TAKEN = "Address already in use"
 _SOCKET_DIR_MAX = 100 - len("/.s.PGSQL.65535")  # sun_path is 108 bytes on Linux, 104 on macOS
 
 _S = TypeVar("_S", bound="LocalServer")
@@ -274,13 +273,7 @@ class LocalServer(HasDsn):
                 delay = min(delay * 2, 0.01)
                 continue
             self._resources.proc = None
-            tail = log_tail(self.log_path, offset)
-            if _PORT_TAKEN in tail:
-                return tail
-            raise ServerStartError(
-                f"PostgreSQL exited with code {code} during startup; "
-                f"the tail of {self.log_path}:\n{tail}"
-            )
+            return startup_exit("PostgreSQL", code, self.log_path, offset, ServerStartError)
         return None
 
     def _answers(self) -> bool:

@@ -1,0 +1,134 @@
+"""The second engine's ``POOL_OPTIONS``, validated with the rules of ``options.py``:
+django-db-connection-pool itself drops a lowercase or unknown key without a word."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from django.core.exceptions import ImproperlyConfigured
+
+from .engines import DJ_DB_CONN_POOL, PSYCOPG_POOL
+from .options import (
+    check_conn_max_age,
+    check_engine_options,
+    did_you_mean,
+    is_number,
+    reset_statement,
+    setting_name,
+)
+
+#: django-db-connection-pool's effective defaults (its code, not its README).
+QUEUE_POOL_DEFAULTS: Mapping[str, Any] = {
+    "POOL_SIZE": 10,
+    "MAX_OVERFLOW": 10,
+    "RECYCLE": 900,
+    "TIMEOUT": 30,
+    "PRE_PING": True,
+    "ECHO": False,
+}
+#: Keys this package adds to POOL_OPTIONS, with their defaults.
+QUEUE_POOL_EXTENSIONS: Mapping[str, Any] = {"MAX_WAITING": 0, "RESET_ON_RETURN": False}
+
+
+@dataclass(frozen=True)
+class QueuePoolOptions:
+    """``POOL_OPTIONS`` of the django-db-connection-pool engine, validated, defaults applied."""
+
+    pool_size: int
+    max_overflow: int
+    recycle: float
+    timeout: float
+    pre_ping: bool
+    echo: bool | str
+    #: Checkouts allowed to wait at once before the next is refused (0: no limit). Not a
+    #: QueuePool argument: the engine enforces it, like psycopg_pool's ``max_waiting``.
+    max_waiting: int = 0
+    #: The SQL run on each connection given back (RESET_ON_RETURN), or None.
+    reset_on_return: str | None = None
+
+    def as_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of ``sqlalchemy.pool.QueuePool``."""
+        return {
+            key: value
+            for key, value in asdict(self).items()
+            if key not in ("max_waiting", "reset_on_return")
+        }
+
+
+def queue_pool_options(alias: str, settings_dict: Mapping[str, Any]) -> QueuePoolOptions | None:
+    """Validated ``POOL_OPTIONS``, or None when ``OPTIONS['pool']`` is False (no pool, as on
+    the other engine); django-db-connection-pool itself drops bad keys silently."""
+    options = settings_dict.get("OPTIONS") or {}
+    check_engine_options(alias, options)
+    pooled = options.get("pool", True) is not False
+    if "pool" in options and pooled:
+        raise ImproperlyConfigured(
+            f"{setting_name(alias, 'OPTIONS', 'pool')} cannot be used with ENGINE "
+            f"{DJ_DB_CONN_POOL!r} except as False (no pool): that engine pools through "
+            "SQLAlchemy already, so connections would be pooled twice. Configure the pool with "
+            f"{setting_name(alias, 'POOL_OPTIONS')} (POOL_SIZE, MAX_OVERFLOW, RECYCLE, TIMEOUT, "
+            f"PRE_PING, ECHO), or switch to ENGINE {PSYCOPG_POOL!r} to keep OPTIONS['pool']."
+        )
+    if "reset_on_return" in options:
+        raise ImproperlyConfigured(
+            f"{setting_name(alias, 'OPTIONS', 'reset_on_return')} belongs to ENGINE "
+            f"{PSYCOPG_POOL!r}; with ENGINE {DJ_DB_CONN_POOL!r} set "
+            f"{setting_name(alias, 'POOL_OPTIONS', 'RESET_ON_RETURN')} instead."
+        )
+    if pooled:
+        check_conn_max_age(alias, settings_dict)
+    raw = settings_dict.get("POOL_OPTIONS") or {}
+    where = setting_name(alias, "POOL_OPTIONS")
+    if not isinstance(raw, Mapping):
+        raise ImproperlyConfigured(f"{where} must be a dict, not {type(raw).__name__} {raw!r}.")
+    known = {**QUEUE_POOL_DEFAULTS, **QUEUE_POOL_EXTENSIONS}
+    valid = ", ".join(known)
+    for key in raw:
+        if key in known:
+            continue
+        if isinstance(key, str) and key.upper() in known:
+            raise ImproperlyConfigured(
+                f"{where} has the key {key!r}; keys must be UPPERCASE: use {key.upper()!r}. "
+                f"Valid keys: {valid}."
+            )
+        hint = did_you_mean(str(key).upper(), known)
+        raise ImproperlyConfigured(
+            f"{where} has an unknown key {key!r}. Valid keys: {valid}.{hint}"
+        )
+    merged = {**known, **raw}
+
+    def integer(key: str, minimum: int, meaning: str) -> int:
+        value = merged[key]
+        if not (isinstance(value, int) and not isinstance(value, bool) and value >= minimum):
+            raise ImproperlyConfigured(f"{where}[{key!r}] must be {meaning}, not {value!r}.")
+        return value
+
+    def seconds(key: str, meaning: str, *, allow_disable: bool) -> float:
+        value = merged[key]
+        if is_number(value) and (value > 0 or (allow_disable and value == -1)):
+            return float(value)
+        raise ImproperlyConfigured(f"{where}[{key!r}] must be {meaning}, not {value!r}.")
+
+    pre_ping = merged["PRE_PING"]
+    if not isinstance(pre_ping, bool):
+        raise ImproperlyConfigured(f"{where}['PRE_PING'] must be True or False, not {pre_ping!r}.")
+    echo = merged["ECHO"]
+    if not (isinstance(echo, bool) or echo == "debug"):
+        raise ImproperlyConfigured(f"{where}['ECHO'] must be True, False or 'debug', not {echo!r}.")
+    if not pooled:
+        # Still validated: a typo must not wait for the day pooling is turned back on.
+        return None
+    return QueuePoolOptions(
+        pool_size=integer("POOL_SIZE", 1, "an integer >= 1"),
+        max_overflow=integer("MAX_OVERFLOW", -1, "an integer >= 0, or -1 for no limit"),
+        recycle=seconds(
+            "RECYCLE", "a positive number of seconds, or -1 to never recycle", allow_disable=True
+        ),
+        timeout=seconds("TIMEOUT", "a positive number of seconds", allow_disable=False),
+        pre_ping=pre_ping,
+        echo=echo,
+        max_waiting=integer("MAX_WAITING", 0, "an integer >= 0 (0 means unlimited)"),
+        reset_on_return=reset_statement(f"{where}['RESET_ON_RETURN']", merged["RESET_ON_RETURN"]),
+    )
