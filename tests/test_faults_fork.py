@@ -46,17 +46,7 @@ def test_fork_while_threads_hold_and_wait(alias: str) -> None:
     "alias",
     [
         "real_pool",
-        pytest.param(
-            "real_pool_dj",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="real_pool_dj: the connections other threads held at fork() are "
-                "garbage-collected at the child's exit (release._forget_inherited_connections "
-                "reaches only the forking thread's wrappers), and psycopg prints one "
-                "ResourceWarning 'psycopg.Connection ... was deleted while still open' for "
-                "each (it stays quiet only for psycopg_pool's connections, which carry _pool)",
-            ),
-        ),
+        "real_pool_dj",
     ],
 )
 def test_forked_child_exits_quietly(alias: str) -> None:

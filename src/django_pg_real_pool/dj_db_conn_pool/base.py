@@ -49,7 +49,16 @@ class QueuePoolHandle:
     checkout that passed the gate. With unlimited overflow (-1) nobody waits: no gate.
     """
 
-    __slots__ = ("_gate", "_reset", "_timeout", "alias", "counters", "isolation_level", "raw")
+    __slots__ = (
+        "_gate",
+        "_out",
+        "_reset",
+        "_timeout",
+        "alias",
+        "counters",
+        "isolation_level",
+        "raw",
+    )
 
     def __init__(
         self,
@@ -74,6 +83,10 @@ class QueuePoolHandle:
             else None
         )
         self.counters = CheckoutCounters()
+        #: The connections checked out, by id. A forked child keeps the parent's entries (and
+        #: so these) referenced, so that none is garbage-collected there: psycopg would warn
+        #: of each one "deleted while still open" (it stays quiet only for psycopg_pool's).
+        self._out: dict[int, Any] = {}
 
     def getconn(self) -> Any:
         return self.counters.checkout(self._getconn)
@@ -107,9 +120,11 @@ class QueuePoolHandle:
                     f"{self.raw.timeout():.2f} sec ({exc})"
                 ) from exc
             raise
+        self._out[id(fairy)] = fairy
         return _internals.expose_driver_info(fairy)
 
     def putconn(self, conn: Any) -> None:
+        self._out.pop(id(conn), None)
         self.counters.returned()
         try:
             if self._reset is not None:
