@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import django
+import pytest
 from django.db import connections
 
 from django_pg_real_pool import pool_stats
@@ -21,3 +23,13 @@ def in_use(alias: str) -> int:
 
 def released(alias: str) -> bool:
     return not held(alias) and in_use(alias) == 0
+
+
+#: Django's stock pool, the control of the reliability tests: it exists from Django 5.1.
+DJANGO_NATIVE = pytest.param(
+    "django_native",
+    marks=pytest.mark.skipif(
+        django.VERSION < (5, 1), reason="Django's own pool, the control, arrived in Django 5.1"
+    ),
+    id="django_native",
+)

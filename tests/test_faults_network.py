@@ -13,8 +13,9 @@ import pytest
 from django.db import Error, connections
 
 from django_pg_real_pool.testing.backends import backend_pid
+from helpers import DJANGO_NATIVE
 
-ENGINES = ["real_pool", "real_pool_dj", "django_native"]
+ENGINES = ["real_pool", "real_pool_dj", DJANGO_NATIVE]
 TIMEOUT = 1.0
 #: What a loaded 2-core machine may add to the pool's ``timeout`` before a request fails.
 SLACK = 1.5

@@ -16,6 +16,7 @@ from django.db import connections
 
 from django_pg_real_pool.testing.backends import backend_pid
 from django_pg_real_pool.testing.saturation import HeldConnections, wait_until
+from helpers import DJANGO_NATIVE
 from server_sessions import sessions
 
 LIFETIME = 0.5
@@ -35,7 +36,7 @@ def _request(alias: str) -> int:
 
 
 @pytest.mark.timing
-@pytest.mark.parametrize("engine", ["real_pool", "real_pool_dj", "django_native"])
+@pytest.mark.parametrize("engine", ["real_pool", "real_pool_dj", DJANGO_NATIVE])
 def test_max_lifetime_replaces_the_connection(
     engine, pool_settings, pool_alias, pg_test_database
 ) -> None:
@@ -57,7 +58,7 @@ def test_max_lifetime_replaces_the_connection(
 
 
 @pytest.mark.timing
-@pytest.mark.parametrize("engine", ["real_pool", "django_native"])
+@pytest.mark.parametrize("engine", ["real_pool", DJANGO_NATIVE])
 def test_max_idle_closes_connections_above_min_size(
     engine, pool_settings, pool_alias, pg_test_database
 ) -> None:

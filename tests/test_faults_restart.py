@@ -18,6 +18,7 @@ from django.db import Error, connections, transaction
 
 from django_pg_real_pool.testing.janitor import Database
 from django_pg_real_pool.testing.saturation import wait_until
+from helpers import DJANGO_NATIVE
 
 THREADS = 6
 POOL_SIZE = 4
@@ -76,7 +77,7 @@ class Load:
 @pytest.mark.slow
 @pytest.mark.timing
 @pytest.mark.parametrize("health_checks", [True, False], ids=["checks", "no-checks"])
-@pytest.mark.parametrize("engine", ["real_pool", "real_pool_dj", "django_native"])
+@pytest.mark.parametrize("engine", ["real_pool", "real_pool_dj", DJANGO_NATIVE])
 def test_restart_under_load_loses_no_acknowledged_commit(
     engine, health_checks, pg_private_server, pool_settings, pool_alias
 ) -> None:

@@ -124,3 +124,27 @@ def test_sqlalchemy_proxy_shows_psycopg_connection_info(make_alias) -> None:
             "_internals.expose_driver_info"
         )
         assert connection.pg_version >= 120000
+
+
+def test_django_test_skips_is_still_a_cached_property() -> None:
+    """``_internals.add_django_test_skips`` replaces Django's cached_property with one."""
+    from django.db.backends.postgresql.features import DatabaseFeatures as PostgresFeatures
+    from django.utils.functional import cached_property
+
+    found = inspect.getattr_static(PostgresFeatures, "django_test_skips")
+    assert isinstance(found, cached_property), (
+        f"Django {DJANGO_NAME} changed DatabaseFeatures.django_test_skips (now {found!r}); "
+        "review _internals.add_django_test_skips"
+    )
+
+
+@pytest.mark.parametrize("alias", ["default", "dj"])
+def test_our_features_add_to_djangos_test_skips(alias: str) -> None:
+    from django_pg_real_pool import features
+
+    skips = connections[alias].features.django_test_skips
+    assert skips[features.IMPLICIT_HEALTH_CHECKS] >= features.IMPLICIT_HEALTH_CHECK_TESTS
+    # Django's own skips are kept.
+    stock = PostgresDatabaseWrapper(connections[alias].settings_dict, alias)
+    for reason, tests in stock.features.django_test_skips.items():
+        assert tests <= skips[reason]

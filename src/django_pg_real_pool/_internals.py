@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 from django.db.backends.base.base import NO_DB_ALIAS, BaseDatabaseWrapper
 from django.db.backends.signals import connection_created
+from django.utils.functional import cached_property
 
 EntryT = TypeVar("EntryT")
 
@@ -240,3 +241,25 @@ def forget_in_dj_db_conn_pool(aliases: Any) -> None:
 
     for alias in aliases:
         pool_container.pop(alias, None)
+
+
+def add_django_test_skips(
+    features_class: type, by_design: Callable[[Any], dict[str, set[str]]]
+) -> None:
+    """Make ``features_class.django_test_skips`` Django's own skips plus ``by_design``'s.
+
+    Django's test suite (``tests/runtests.py``) reads this ``cached_property`` of its
+    ``DatabaseFeatures`` and its ``TestMarkTests`` assigns to it, so it must stay a
+    ``cached_property``, which a typed subclass cannot declare over Django's attribute.
+    """
+
+    def django_test_skips(self: Any) -> dict[str, set[str]]:
+        inherited = super(features_class, self).django_test_skips  # type: ignore[arg-type]
+        skips = {reason: set(tests) for reason, tests in inherited.items()}
+        for reason, tests in by_design(self).items():
+            skips.setdefault(reason, set()).update(tests)
+        return skips
+
+    skips_property = cached_property(django_test_skips)
+    skips_property.__set_name__(features_class, "django_test_skips")
+    setattr(features_class, "django_test_skips", skips_property)  # noqa: B010

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import django
 from django.db.backends.postgresql.features import DatabaseFeatures as PostgresFeatures
-from django.utils.functional import cached_property
 
-from . import engines
+from . import _internals, engines
 
 _HEALTH = "backends.base.test_base.ConnectionHealthChecksTests."
 _POSTGRESQL = "backends.postgresql.tests.Tests."
@@ -23,6 +22,17 @@ IMPLICIT_HEALTH_CHECKS = "Pool does implicit health checks"
 IMPLICIT_HEALTH_CHECK_TESTS = frozenset(
     {_HEALTH + "test_health_checks_enabled", _HEALTH + "test_set_autocommit_health_checks_enabled"}
 )
+
+OWN_HEALTH_CHECK = (
+    "Reads ConnectionPool._check: ENGINE 'django_pg_real_pool' runs CONN_HEALTH_CHECKS and "
+    "OPTIONS['pool']['check'] itself (a dead connection is replaced without psycopg_pool's "
+    "1 s doubling backoff), so the pool's own _check is None"
+)
+#: Tests of psycopg_pool's check attribute, with the first Django version that has each.
+OWN_HEALTH_CHECK_TESTS: dict[str, tuple[int, int]] = {
+    _POSTGRESQL + "test_pooling_health_checks": (5, 1),
+    _POSTGRESQL + "test_pool_check_can_be_overridden": (6, 1),
+}
 
 NATIVE_POOL_API = (
     "Tests Django's psycopg_pool API (OPTIONS['pool']); ENGINE "
@@ -41,22 +51,28 @@ NATIVE_POOL_API_TESTS: dict[str, tuple[int, int]] = {
 }
 
 
+def _existing(tests: dict[str, tuple[int, int]]) -> set[str]:
+    """The tests that exist in the running Django version."""
+    return {test for test, since in tests.items() if since <= django.VERSION}
+
+
+def _skipped_by_design(features: PostgresFeatures) -> dict[str, set[str]]:
+    connection = features.connection
+    engine = connection.settings_dict.get("ENGINE")
+    skips: dict[str, set[str]] = {}
+    if getattr(connection, "_asap", False):
+        # The pool checks connections at checkout (check_connection, PRE_PING), so
+        # is_usable() is never called between queries.
+        skips[IMPLICIT_HEALTH_CHECKS] = set(IMPLICIT_HEALTH_CHECK_TESTS)
+        if engine == engines.PSYCOPG_POOL and (own := _existing(OWN_HEALTH_CHECK_TESTS)):
+            skips[OWN_HEALTH_CHECK] = own
+    if engine == engines.DJ_DB_CONN_POOL and (native := _existing(NATIVE_POOL_API_TESTS)):
+        skips[NATIVE_POOL_API] = native
+    return skips
+
+
 class DatabaseFeatures(PostgresFeatures):
     """Both engines' features (one class: the second engine differs by its engine name)."""
 
-    @cached_property
-    def django_test_skips(self) -> dict[str, set[str]]:  # type: ignore[override]
-        skips: dict[str, set[str]] = {
-            reason: set(tests) for reason, tests in super().django_test_skips.items()
-        }
-        if getattr(self.connection, "_asap", False):
-            # The pool checks connections at checkout (check_connection, PRE_PING), so
-            # is_usable() is never called between queries.
-            skips.setdefault(IMPLICIT_HEALTH_CHECKS, set()).update(IMPLICIT_HEALTH_CHECK_TESTS)
-        if self.connection.settings_dict.get("ENGINE") == engines.DJ_DB_CONN_POOL:
-            native = {
-                test for test, since in NATIVE_POOL_API_TESTS.items() if since <= django.VERSION
-            }
-            if native:
-                skips[NATIVE_POOL_API] = native
-        return skips
+
+_internals.add_django_test_skips(DatabaseFeatures, _skipped_by_design)

