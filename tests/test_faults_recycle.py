@@ -15,6 +15,7 @@ import pytest
 from django.db import connections
 
 from django_pg_real_pool.testing.backends import backend_pid
+from django_pg_real_pool.testing.janitor import Database
 from django_pg_real_pool.testing.saturation import HeldConnections, wait_until
 from helpers import DJANGO_NATIVE
 from server_sessions import sessions
@@ -65,16 +66,13 @@ def test_max_idle_closes_connections_above_min_size(
     settings = pool_settings(engine, database=pg_test_database, max_size=3, min_size=1)
     settings["OPTIONS"]["pool"]["max_idle"] = LIFETIME
     alias = pool_alias(settings)
-    with HeldConnections(alias, 3).start():
-        assert len(sessions(pg_test_database)) == 3
-    released = time.monotonic()
     # One connection closed per max_idle period: two of them within about 2 * max_idle.
-    wait_until(
-        lambda: len(sessions(pg_test_database)) == 1,
+    closed = _seconds_until_one_left(
+        alias,
+        pg_test_database,
         timeout=2 * LIFETIME + SLACK + 1,
         what="the idle connections above min_size are closed",
     )
-    closed = time.monotonic() - released
     assert closed >= LIFETIME * 0.9
     print(f"{engine}: 2 idle connections closed {closed:.3f} s after use (max_idle {LIFETIME} s)")
     backend_pid(alias)  # the one left serves
@@ -88,14 +86,18 @@ def test_overflow_connections_are_closed_after_use(
     settings = pool_settings(engine, database=pg_test_database, max_size=1)
     settings["POOL_OPTIONS"]["MAX_OVERFLOW"] = 2
     alias = pool_alias(settings)
-    with HeldConnections(alias, 3).start():
-        assert len(sessions(pg_test_database)) == 3
-    released = time.monotonic()
-    wait_until(
-        lambda: len(sessions(pg_test_database)) == 1,
-        timeout=5,
-        what="the two overflow connections are closed",
+    closed = _seconds_until_one_left(
+        alias, pg_test_database, timeout=5, what="the two overflow connections are closed"
     )
-    print(f"{engine}: overflow closed {time.monotonic() - released:.3f} s after use")
+    print(f"{engine}: overflow closed {closed:.3f} s after use")
     backend_pid(alias)
     assert len(sessions(pg_test_database)) == 1
+
+
+def _seconds_until_one_left(alias: str, database: Database, *, timeout: float, what: str) -> float:
+    """Hold 3 connections at once, give them back, and time until one server session is left."""
+    with HeldConnections(alias, 3).start():
+        assert len(sessions(database)) == 3
+    released = time.monotonic()
+    wait_until(lambda: len(sessions(database)) == 1, timeout=timeout, what=what)
+    return time.monotonic() - released
