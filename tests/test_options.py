@@ -221,7 +221,7 @@ def test_lowercase_pool_options_key_is_refused() -> None:
         DJ,
         "DATABASES['web']['POOL_OPTIONS'] has the key 'pool_size'; keys must be UPPERCASE: "
         "use 'POOL_SIZE'. Valid keys: POOL_SIZE, MAX_OVERFLOW, RECYCLE, TIMEOUT, PRE_PING, "
-        "ECHO, MAX_WAITING, RESET_ON_RETURN.",
+        "ECHO, MAX_WAITING, RESET_ON_RETURN, PRE_PING_SKIP_WINDOW.",
         POOL_OPTIONS={"pool_size": 4},
     )
 
@@ -230,7 +230,8 @@ def test_unknown_pool_options_key_is_refused() -> None:
     rejects(
         DJ,
         "DATABASES['web']['POOL_OPTIONS'] has an unknown key 'POOL_SIZES'. Valid keys: "
-        "POOL_SIZE, MAX_OVERFLOW, RECYCLE, TIMEOUT, PRE_PING, ECHO, MAX_WAITING, RESET_ON_RETURN. "
+        "POOL_SIZE, MAX_OVERFLOW, RECYCLE, TIMEOUT, PRE_PING, ECHO, MAX_WAITING, RESET_ON_RETURN, "
+        "PRE_PING_SKIP_WINDOW. "
         "Did you mean 'POOL_SIZE'?",
         POOL_OPTIONS={"POOL_SIZES": 4},
     )

@@ -155,7 +155,8 @@ def connect_from_pool(
     # Django's base version only: PostgreSQL's sets time zone and role, done once per
     # physical connection by the pool's configure callback.
     BaseDatabaseWrapper.init_connection_state(wrapper)
-    connection_created.send(sender=wrapper.__class__, connection=wrapper)
+    if connection_created.receivers:  # an empty send() still costs a call per checkout
+        connection_created.send(sender=wrapper.__class__, connection=wrapper)
     wrapper.run_on_commit = []
 
 

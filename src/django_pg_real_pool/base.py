@@ -41,7 +41,7 @@ class PsycopgPoolHandle:
     (``pool.check()``) and the next good connection is handed out, within ``timeout``.
     """
 
-    __slots__ = ("_check", "_timeout_error", "counters", "isolation_level", "raw")
+    __slots__ = ("_check", "_get", "_timeout_error", "counters", "isolation_level", "raw")
 
     def __init__(
         self, raw: Any, *, isolation_level: Any, check: Callable[[Any], None] | None = None
@@ -54,14 +54,13 @@ class PsycopgPoolHandle:
         #: Django's default is READ COMMITTED; None means "not configured".
         self.isolation_level = isolation_level
         self._check = check
+        self._get = raw.getconn if check is None else self._getconn_checked
         #: psycopg_pool's own stats count connections being opened as in the pool.
         self.counters = CheckoutCounters()
 
     def getconn(self) -> Any:
         try:
-            return self.counters.checkout(
-                self.raw.getconn if self._check is None else self._getconn_checked
-            )
+            return self.counters.checkout(self._get)
         except self._timeout_error as exc:
             # psycopg_pool does not say which pool timed out.
             raise self._timeout_error(f"pool {self.raw.name!r}: {exc}") from exc

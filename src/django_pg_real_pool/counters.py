@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 from bisect import bisect_left
+from collections import deque
 from collections.abc import Callable
 from typing import Any, NamedTuple, Protocol, TypeVar
 
@@ -62,37 +63,45 @@ class CheckoutCounters:
         "_taken",
         "_wait_buckets",
         "_wait_total",
+        "_waiters",
         "checkouts",
         "errors",
         "in_use",
         "observer",
         "rejected",
         "timeouts",
-        "waiting",
     )
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self.in_use = self.waiting = self.timeouts = self.rejected = self.errors = 0
+        self.in_use = self.timeouts = self.rejected = self.errors = 0
         self.checkouts = 0
         self._wait_buckets = [0] * (len(BUCKETS) + 1)
         self._hold_buckets = [0] * (len(BUCKETS) + 1)
         self._wait_total = self._hold_total = 0.0
-        self._taken = threading.local()
+        self._taken = _Taken()
+        #: One item per checkout waiting in ``get()``: appending to and popping from a deque
+        #: are atomic, so a checkout takes the lock once, when it has its connection.
+        self._waiters: deque[None] = deque()
         #: Set once by the package's app (``observe.py``) when warnings or metrics are on.
         self.observer: CheckoutObserver | None = None
 
+    @property
+    def waiting(self) -> int:
+        """Checkouts waiting for a connection now."""
+        return len(self._waiters)
+
     def checkout(self, get: Callable[[], T]) -> T:
+        waiters = self._waiters
         start = time.perf_counter()
-        with self._lock:
-            self.waiting += 1
+        waiters.append(None)
         try:
             conn = get()
         except BaseException as exc:
             from psycopg_pool import PoolTimeout, TooManyRequests
 
             with self._lock:
-                self.waiting -= 1
+                waiters.pop()
                 if isinstance(exc, PoolTimeout):
                     self.timeouts += 1
                 elif isinstance(exc, TooManyRequests):
@@ -105,23 +114,22 @@ class CheckoutCounters:
         now = time.perf_counter()
         wait = now - start
         with self._lock:
-            self.waiting -= 1
+            waiters.pop()
             self.in_use += 1
             self.checkouts += 1
             self._wait_buckets[bisect_left(BUCKETS, wait)] += 1
             self._wait_total += wait
         observer = self.observer
-        stack: list[tuple[float, Any]] | None = getattr(self._taken, "stack", None)
-        if stack is None:
-            stack = self._taken.stack = []
-        stack.append((now, None if observer is None else _origin_if_wanted(observer)))
-        if observer is not None:
-            # The connection is out: nothing may raise between here and its holder.
-            _tell(observer.checked_out, wait)
+        if observer is None:
+            self._taken.stack.append((now, None))
+            return conn
+        self._taken.stack.append((now, _origin_if_wanted(observer)))
+        # The connection is out: nothing may raise between here and its holder.
+        _tell(observer.checked_out, wait)
         return conn
 
     def returned(self) -> None:
-        stack: list[tuple[float, Any]] | None = getattr(self._taken, "stack", None)
+        stack = self._taken.stack
         taken = stack.pop() if stack else None
         hold = 0.0 if taken is None else time.perf_counter() - taken[0]
         with self._lock:
@@ -137,7 +145,7 @@ class CheckoutCounters:
         with self._lock:
             return Counts(
                 in_use=self.in_use,
-                waiting=self.waiting,
+                waiting=len(self._waiters),
                 timeouts=self.timeouts,
                 rejected=self.rejected,
                 errors=self.errors,
@@ -145,6 +153,13 @@ class CheckoutCounters:
                 wait_time=Distribution(tuple(self._wait_buckets), self._wait_total),
                 hold_time=Distribution(tuple(self._hold_buckets), self._hold_total),
             )
+
+
+class _Taken(threading.local):
+    """The checkout times of the connections one thread holds, most recent last."""
+
+    def __init__(self) -> None:
+        self.stack: list[tuple[float, Any]] = []
 
 
 def _tell(method: Callable[..., None], *args: Any) -> None:

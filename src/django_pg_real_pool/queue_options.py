@@ -29,7 +29,11 @@ QUEUE_POOL_DEFAULTS: Mapping[str, Any] = {
     "ECHO": False,
 }
 #: Keys this package adds to POOL_OPTIONS, with their defaults.
-QUEUE_POOL_EXTENSIONS: Mapping[str, Any] = {"MAX_WAITING": 0, "RESET_ON_RETURN": False}
+QUEUE_POOL_EXTENSIONS: Mapping[str, Any] = {
+    "MAX_WAITING": 0,
+    "RESET_ON_RETURN": False,
+    "PRE_PING_SKIP_WINDOW": 0.5,
+}
 
 
 @dataclass(frozen=True)
@@ -47,13 +51,16 @@ class QueuePoolOptions:
     max_waiting: int = 0
     #: The SQL run on each connection given back (RESET_ON_RETURN), or None.
     reset_on_return: str | None = None
+    #: PRE_PING skips a connection given back less than this many seconds ago whose socket
+    #: has nothing to read (0: ping at every checkout).
+    pre_ping_skip_window: float = 0.5
 
     def as_kwargs(self) -> dict[str, Any]:
         """Keyword arguments of ``sqlalchemy.pool.QueuePool``."""
         return {
             key: value
             for key, value in asdict(self).items()
-            if key not in ("max_waiting", "reset_on_return")
+            if key not in ("max_waiting", "reset_on_return", "pre_ping_skip_window")
         }
 
 
@@ -117,6 +124,17 @@ def queue_pool_options(alias: str, settings_dict: Mapping[str, Any]) -> QueuePoo
     echo = merged["ECHO"]
     if not (isinstance(echo, bool) or echo == "debug"):
         raise ImproperlyConfigured(f"{where}['ECHO'] must be True, False or 'debug', not {echo!r}.")
+    skip_window = merged["PRE_PING_SKIP_WINDOW"]
+    if not (is_number(skip_window) and skip_window >= 0):
+        raise ImproperlyConfigured(
+            f"{where}['PRE_PING_SKIP_WINDOW'] must be a number of seconds >= 0 (0: ping at "
+            f"every checkout), not {skip_window!r}."
+        )
+    if not pre_ping and "PRE_PING_SKIP_WINDOW" in raw:
+        raise ImproperlyConfigured(
+            f"{where}['PRE_PING_SKIP_WINDOW'] only applies with PRE_PING on, and PRE_PING is "
+            "False: remove PRE_PING_SKIP_WINDOW, or set PRE_PING to True."
+        )
     if not pooled:
         # Still validated: a typo must not wait for the day pooling is turned back on.
         return None
@@ -131,4 +149,5 @@ def queue_pool_options(alias: str, settings_dict: Mapping[str, Any]) -> QueuePoo
         echo=echo,
         max_waiting=integer("MAX_WAITING", 0, "an integer >= 0 (0 means unlimited)"),
         reset_on_return=reset_statement(f"{where}['RESET_ON_RETURN']", merged["RESET_ON_RETURN"]),
+        pre_ping_skip_window=float(skip_window),
     )
