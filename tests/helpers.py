@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+
 import django
 import pytest
 from django.db import connections
@@ -33,3 +35,10 @@ DJANGO_NATIVE = pytest.param(
     ),
     id="django_native",
 )
+
+
+def default_sigint() -> None:
+    """``preexec_fn`` of a process a test interrupts with SIGINT: a shell's background job
+    (``make pairwise &``) and the xdist workers under it ignore SIGINT, and a child inherits
+    that, so Ctrl-C would never reach it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

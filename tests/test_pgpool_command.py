@@ -12,6 +12,7 @@ import sys
 import pytest
 from django.core.management import CommandError, call_command
 
+from helpers import default_sigint
 from suite import scenario_env
 from test_safety import SCENARIOS
 from tight_pools import query
@@ -109,6 +110,7 @@ def test_watch_stops_on_ctrl_c() -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=default_sigint,  # noqa: PLW1509 (signal.signal only, no lock)
     )
     try:
         assert process.stdout is not None

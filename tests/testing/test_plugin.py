@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from helpers import default_sigint
+
 ROOT = Path(__file__).parents[2]
 EXAMPLE = ROOT / "examples" / "downstream"
 
@@ -197,6 +199,7 @@ def test_interrupted_run_leaves_nothing_behind(pytester: pytest.Pytester) -> Non
         cwd=pytester.path,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
+        preexec_fn=default_sigint,  # noqa: PLW1509 (signal.signal only, no lock)
     )
     try:
         deadline = time.monotonic() + 60
