@@ -53,6 +53,7 @@ def test_json_has_settings_in_force_and_stats() -> None:
         "ECHO": False,
         "MAX_WAITING": 0,
         "RESET_ON_RETURN": False,
+        "PRE_PING_SKIP_WINDOW": 0.5,
     }
     for report in (default, dj):
         assert report["probe"]["ok"] is True

@@ -26,6 +26,7 @@ from . import pools  # noqa: E402
 from .counters import CheckoutCounters  # noqa: E402
 from .creation import DatabaseCreation  # noqa: E402
 from .features import DatabaseFeatures  # noqa: E402
+from .gate import FairGate, GateFull, GateTimeout  # noqa: E402
 from .options import PoolConfig  # noqa: E402
 from .release import AsapReleaseMixin  # noqa: E402
 from .session import session_reset  # noqa: E402
@@ -34,6 +35,11 @@ from .session import session_reset  # noqa: E402
 class PsycopgPoolHandle:
     """A ``psycopg_pool.ConnectionPool`` as the registry sees it.
 
+    Checkouts queue in a ``FairGate`` of ``max_size`` slots in front of the pool, which
+    applies ``timeout`` and ``max_waiting`` as psycopg_pool would, with its messages: a
+    saturated pool hands a connection over at every query here, and the gate's handover wakes
+    the waiter once where psycopg_pool's wakes it twice (``gate.py``).
+
     With a ``check`` (CONN_HEALTH_CHECKS, or OPTIONS["pool"]["check"]) the handle checks each
     connection itself instead of the pool: psycopg_pool sleeps 1 s, doubling, after each
     connection that fails its check, so a pool whose idle backends all died stalled for
@@ -41,42 +47,72 @@ class PsycopgPoolHandle:
     (``pool.check()``) and the next good connection is handed out, within ``timeout``.
     """
 
-    __slots__ = ("_check", "_get", "_timeout_error", "counters", "isolation_level", "raw")
+    __slots__ = (
+        "_check",
+        "_gate",
+        "_get",
+        "_timeout_error",
+        "_too_many_error",
+        "counters",
+        "isolation_level",
+        "raw",
+    )
 
     def __init__(
-        self, raw: Any, *, isolation_level: Any, check: Callable[[Any], None] | None = None
+        self,
+        raw: Any,
+        *,
+        isolation_level: Any,
+        check: Callable[[Any], None] | None = None,
+        max_waiting: int = 0,
     ) -> None:
         # Imported here: with OPTIONS["pool"] False the engine runs without psycopg_pool.
-        from psycopg_pool import PoolTimeout
+        from psycopg_pool import PoolTimeout, TooManyRequests
 
         self._timeout_error = PoolTimeout
+        self._too_many_error = TooManyRequests
         self.raw = raw
         #: Django's default is READ COMMITTED; None means "not configured".
         self.isolation_level = isolation_level
         self._check = check
-        self._get = raw.getconn if check is None else self._getconn_checked
+        self._get: Callable[[float], Any] = raw.getconn if check is None else self._getconn_checked
+        self._gate = FairGate(raw.max_size, max_waiting=max_waiting)
         #: psycopg_pool's own stats count connections being opened as in the pool.
         self.counters = CheckoutCounters()
 
     def getconn(self) -> Any:
-        try:
-            return self.counters.checkout(self._get)
-        except self._timeout_error as exc:
-            # psycopg_pool does not say which pool timed out.
-            raise self._timeout_error(f"pool {self.raw.name!r}: {exc}") from exc
+        return self.counters.checkout(self._getconn)
 
-    def _getconn_checked(self) -> Any:
+    def _getconn(self) -> Any:
+        timeout: float = self.raw.timeout
+        try:
+            waited = self._gate.enter(timeout)
+        except GateFull as exc:
+            raise self._too_many_error(
+                f"the pool {self.raw.name!r} has already {exc.waiting} requests waiting"
+            ) from None
+        except GateTimeout:
+            raise self._timeout_error(
+                f"pool {self.raw.name!r}: couldn't get a connection after {timeout:.2f} sec"
+            ) from None
+        try:
+            return self._get(timeout - waited)
+        except self._timeout_error as exc:
+            self._gate.leave()
+            # psycopg_pool says neither which pool timed out nor after the whole wait.
+            raise self._timeout_error(
+                f"pool {self.raw.name!r}: couldn't get a connection after {timeout:.2f} sec"
+            ) from exc
+        except BaseException:
+            self._gate.leave()
+            raise
+
+    def _getconn_checked(self, remaining: float) -> Any:
         check = self._check
         assert check is not None
-        timeout: float = self.raw.timeout
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + remaining
         while True:
-            try:
-                conn = self.raw.getconn(timeout=deadline - time.monotonic())
-            except self._timeout_error:
-                raise self._timeout_error(
-                    f"couldn't get a connection after {timeout:.2f} sec"
-                ) from None
+            conn = self.raw.getconn(timeout=deadline - time.monotonic())
             try:
                 check(conn)
             except BaseException as exc:
@@ -95,7 +131,10 @@ class PsycopgPoolHandle:
 
     def putconn(self, conn: Any) -> None:
         self.counters.returned()
-        self.raw.putconn(conn)
+        try:
+            self.raw.putconn(conn)
+        finally:
+            self._gate.leave()
 
     def idle(self) -> int:
         available: int = self.raw.get_stats().get("pool_available", 0)
@@ -144,6 +183,8 @@ class DatabaseWrapper(AsapReleaseMixin[dict[str, Any]], PostgresDatabaseWrapper)
         pool_options = dict(config.arguments)
         connect_kwargs, configure = self._new_connection_setup(config)
         check = pool_options.pop("check", None)
+        # The handle's gate enforces it (before the pool would).
+        max_waiting = pool_options.pop("max_waiting", 0)
         if check is None and self.settings_dict["CONN_HEALTH_CHECKS"]:
             check = pool_class.check_connection
         pool_options.setdefault("name", self.alias)
@@ -164,7 +205,9 @@ class DatabaseWrapper(AsapReleaseMixin[dict[str, Any]], PostgresDatabaseWrapper)
         # Opened once, here, under the registry's lock: psycopg_pool < 3.3.1 races when
         # several threads open the same pool (psycopg issue 1300).
         pool.open(wait=False)
-        return PsycopgPoolHandle(pool, isolation_level=config.isolation_level, check=check)
+        return PsycopgPoolHandle(
+            pool, isolation_level=config.isolation_level, check=check, max_waiting=max_waiting
+        )
 
     @property
     def pool(self) -> Any:

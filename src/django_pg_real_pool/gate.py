@@ -5,6 +5,12 @@ of the threads already waiting: with one checkout per query, a few threads get e
 the others time out. A ``FairGate`` in front of the pool admits at most ``capacity`` checkouts
 at once and hands each slot given back to the oldest waiter, so the pool underneath never has
 to make anyone wait.
+
+psycopg_pool is fair, but a handover there costs more: its waiter sleeps on a
+``threading.Condition`` and, once woken, must take the condition's lock again, which the thread
+handing over still holds, so it sleeps and wakes a second time. With a checkout per query, a
+saturated pool hands a connection over at every query; the gate's waiter sleeps on a bare lock
+that the handover releases, once.
 """
 
 from __future__ import annotations
@@ -54,8 +60,9 @@ class FairGate:
         """Checkouts waiting for a slot now."""
         return len(self._waiters)
 
-    def enter(self, timeout: float) -> None:
-        """Take a slot, waiting at most ``timeout`` seconds behind the earlier arrivals.
+    def enter(self, timeout: float) -> float:
+        """Take a slot, waiting at most ``timeout`` seconds behind the earlier arrivals;
+        return the seconds waited (0.0 when a slot was free).
 
         Raises ``GateFull`` at once when ``max_waiting`` checkouts wait already, and
         ``GateTimeout`` when no slot came in time.
@@ -63,19 +70,21 @@ class FairGate:
         with self._lock:
             if self._free and not self._waiters:
                 self._free -= 1
-                return
+                return 0.0
             if self.max_waiting and len(self._waiters) >= self.max_waiting:
                 raise GateFull(len(self._waiters))
             waiter = _Waiter()
             self._waiters.append(waiter)
-        deadline = time.monotonic() + timeout
+        started = time.monotonic()
+        deadline = started + timeout
         while not waiter.lock.acquire(timeout=max(deadline - time.monotonic(), 0)):
             with self._lock:
                 if waiter.granted:
-                    return  # handed over between the timeout and this lock
+                    break  # handed over between the timeout and this lock
                 if time.monotonic() >= deadline:
                     self._waiters.remove(waiter)
                     raise GateTimeout()
+        return time.monotonic() - started
 
     def leave(self) -> None:
         """Give a slot back: to the oldest waiter if any."""

@@ -59,6 +59,7 @@ def pool_settings(alias: str, settings_dict: Mapping[str, Any]) -> dict[str, Any
             "ECHO": queue.echo,
             "MAX_WAITING": queue.max_waiting,
             "RESET_ON_RETURN": queue.reset_on_return or False,
+            "PRE_PING_SKIP_WINDOW": queue.pre_ping_skip_window,
         }
     given = options.psycopg_pool_options(
         alias, settings_dict, accepted=compat.connection_pool_parameters()

@@ -3,6 +3,7 @@ crash or an administrator would."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from .janitor import superuser
@@ -23,18 +24,40 @@ def backend_pid(alias: str) -> int:
 
 
 def terminate_backends(
-    server: RunningServer, database: str, *, application_name: str | None = None
+    server: RunningServer,
+    database: str,
+    *,
+    application_name: str | None = None,
+    wait: float = 10.0,
 ) -> int:
     """End every server process connected to ``database`` (but ours), of ``application_name``
-    only if given; return how many were ended."""
-    query = (
-        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-        "WHERE datname = %s AND pid <> pg_backend_pid()"
-    )
+    only if given, and wait until they are gone (at most ``wait`` seconds: a terminated
+    backend exits asynchronously, and until it has, a query on its connection may still
+    succeed); return how many were ended."""
+    query = "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()"
     params: list[Any] = [database]
     if application_name is not None:
         query += " AND application_name = %s"
         params.append(application_name)
     with superuser(server) as conn:
-        row = conn.execute(query, params).fetchone()
-    return int(row[0]) if row else 0
+        pids = [row[0] for row in conn.execute(query, params).fetchall()]
+        ended = [
+            row[0]
+            for row in conn.execute(
+                "SELECT pid FROM unnest(%s::int[]) AS pid WHERE pg_terminate_backend(pid)", [pids]
+            ).fetchall()
+        ]
+        deadline = time.monotonic() + wait
+        while ended:
+            alive = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(%s)", [ended]
+            ).fetchone()
+            if not alive or not alive[0]:
+                break
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"{alive[0]} of the {len(ended)} backends terminated on {database!r} were "
+                    f"still running after {wait} s"
+                )
+            time.sleep(0.005)  # polling the server's process list to a deadline
+    return len(ended)

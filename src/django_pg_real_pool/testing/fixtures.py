@@ -240,7 +240,7 @@ def assert_checkout_rejected() -> Callable[..., BaseException]:
 def terminate_backends(pg_server: RunningServer, pg_database: Database) -> Callable[..., int]:
     """``terminate_backends(database=None, *, application_name=None) -> count``: end the
     server processes serving ``database`` (default: this worker's), as a crash or an
-    administrator would."""
+    administrator would, and wait until they are gone."""
 
     def terminate(
         database: Database | str | None = None, *, application_name: str | None = None
