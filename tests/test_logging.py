@@ -52,8 +52,10 @@ def test_no_warning_without_thresholds(make_alias, alias, caplog) -> None:
     assert warnings_of(caplog) == []
 
 
+@pytest.mark.timing  # a query must be held less than 50 ms: not so on a machine under load
 def test_long_hold_is_warned_with_where_it_was_taken(make_alias, alias, caplog) -> None:
     name = make_alias(template(alias), PASSWORD=PASSWORD)
+    query(name)  # the pool opened and Django's first-connection checks done, before timing
     caplog.set_level(logging.WARNING, logger=LOGGER)
     settings = {"LONG_HOLD_WARNING": 0.05, "RECORD_CHECKOUT_ORIGIN": True}
     with override_settings(DJANGO_PG_REAL_POOL=settings):

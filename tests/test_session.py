@@ -12,6 +12,7 @@ from psycopg import IsolationLevel
 
 from app.models import Item
 from django_pg_real_pool import pools
+from django_pg_real_pool.testing.saturation import wait_until
 from helpers import released
 from suite import superuser_connect
 
@@ -162,6 +163,15 @@ def test_pre_ping_replaces_a_terminated_connection(make_alias) -> None:
     first = query(name, "SELECT pg_backend_pid()")
     with superuser_connect() as conn:
         conn.execute("SELECT pg_terminate_backend(%s)", [first])
+        # Until the backend has exited, its connection may still answer a ping or a query.
+        wait_until(
+            lambda: (
+                not conn.execute(
+                    "SELECT 1 FROM pg_stat_activity WHERE pid = %s", [first]
+                ).fetchone()
+            ),
+            what="the terminated backend is gone",
+        )
     second = query(name, "SELECT pg_backend_pid()")
     assert second != first
 
