@@ -123,6 +123,10 @@ def measure(plan: Plan, args: argparse.Namespace, progress: Progress) -> dict[st
             "source": server.source,
             "max_connections": server.settings["max_connections"],
         }
+        progress.say(
+            f"server: PostgreSQL {results['server']['version']} on {server.host}:{server.port} "
+            f"(pid {server.pid}), max_connections {results['server']['max_connections']}"
+        )
         processes = []
         if plan.running(PER_QUERY):
             results["per_query"] = per_query.run(plan, common, pythons, progress)

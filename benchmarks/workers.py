@@ -3,6 +3,7 @@ interpreter, send it commands, read its answers, and never leave it running."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import selectors
 import subprocess
@@ -76,11 +77,8 @@ class WorkerProcess:
     def close(self) -> None:
         """Ask it to quit; kill it if it does not within a few seconds."""
         if self.process.poll() is None:
-            try:
+            with contextlib.suppress(WorkerError):
                 self.send("quit")
-                self.process.stdin.close()  # type: ignore[union-attr]
-            except (WorkerError, OSError):
-                pass
             deadline = time.monotonic() + 5
             while self.process.poll() is None and time.monotonic() < deadline:
                 try:
@@ -90,8 +88,12 @@ class WorkerProcess:
             if self.process.poll() is None:
                 self.process.kill()
                 self.process.wait()
-        if self.process.stdout is not None:
-            self.process.stdout.close()
+        for stream in (self.process.stdin, self.process.stdout):
+            try:
+                if stream is not None:
+                    stream.close()
+            except OSError:  # stdin: a worker that died leaves the last write unflushed
+                pass
         self.stderr.close()
 
 
