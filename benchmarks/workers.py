@@ -74,11 +74,15 @@ class WorkerProcess:
         stderr = self.stderr.read()
         return f"the {self.name} worker exited with {code} {when}:\n{stderr[-4000:]}"
 
-    def close(self) -> None:
-        """Ask it to quit; kill it if it does not within a few seconds."""
+    def ask_to_quit(self) -> None:
         if self.process.poll() is None:
             with contextlib.suppress(WorkerError):
                 self.send("quit")
+
+    def close(self) -> None:
+        """Ask it to quit; kill it if it does not within a few seconds."""
+        if self.process.poll() is None:
+            self.ask_to_quit()
             deadline = time.monotonic() + 5
             while self.process.poll() is None and time.monotonic() < deadline:
                 try:
@@ -104,11 +108,14 @@ def started(
     """Workers for ``(name, python, databases, fill)`` specs, set up concurrently (nothing is
     timed while they start); each with its setup answer. All are stopped on exit."""
     with ExitStack() as stack:
-        workers = []
+        workers: list[WorkerProcess] = []
         for name, python, _, _ in specs:
             worker = WorkerProcess(python, name)
             stack.callback(worker.close)
             workers.append(worker)
+        # Runs first on exit: every worker winds down at once, then each is waited for.
+        for worker in workers:
+            stack.callback(worker.ask_to_quit)
         for worker, (_, _, databases, fill) in zip(workers, specs, strict=True):
             worker.send("setup", databases=databases, fill=fill)
         yield [(worker, worker.receive("setup")) for worker in workers]

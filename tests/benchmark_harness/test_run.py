@@ -119,7 +119,7 @@ def test_ctrl_c_leaves_no_server_no_worker_and_no_results(tmp_path: Path) -> Non
         text=True,
     )
     try:
-        seen = read_until(process, r"per_query 2/", time.monotonic() + 180)
+        seen = read_until(process, r"per_query 1/", time.monotonic() + 180)
         process.send_signal(signal.SIGINT)
         rest, _ = process.communicate(timeout=60)
     finally:
