@@ -118,6 +118,11 @@ def per_query_chart(plt: Any, summary: dict[str, Any], variants: list[str], path
         axis.set_yticks([i + 0.4 - height / 2 for i in range(len(names))], names)
         axis.invert_yaxis()
         axis.set_xscale("log")
+        low, high = min(0.5, axis.get_xlim()[0]), max(2.0, axis.get_xlim()[1])
+        ticks = [2.0**power for power in range(-6, 10) if low <= 2.0**power <= high]
+        axis.set_xticks(ticks, [f"{tick:g}" for tick in ticks])
+        axis.xaxis.set_minor_formatter(plt.NullFormatter())
+        axis.set_xlim(low, high)
         axis.set_title("client CPU" if measure == "cpu" else "wall time")
         axis.set_xlabel("x the stock pool (log scale; 1 = the same)")
         axis.grid(True, axis="x", alpha=0.3)

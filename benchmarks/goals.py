@@ -149,10 +149,11 @@ def slower_than(
                                 "clear": not mine.overlaps(theirs),
                             }
                         )
-    for row in rows or []:
+    measured = [row for row in rows or [] if not row.get("repeated")]
+    for row in measured:
         if row["contender"] not in OURS:
             continue
-        for neighbour in rows or []:
+        for neighbour in measured:
             same_cell = (neighbour["threads"], neighbour["pool"], neighbour["work"]) == (
                 row["threads"],
                 row["pool"],

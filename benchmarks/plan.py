@@ -120,23 +120,31 @@ class Plan:
         enough = [size for size in self.sizes.pools if threads <= size < pool]
         return min(enough) if enough else pool
 
+    def grid(self) -> list[Cell]:
+        """Every position of the throughput grid, in the order the schedule runs them."""
+        return [
+            Cell(threads, pool, work)
+            for pool in self.sizes.pools
+            for work in self.sizes.works
+            for threads in self.sizes.threads
+        ]
+
     def schedule(self) -> list[tuple[Cell, list[tuple[Contender, Cell]]]]:
         """The throughput grid in the order it runs, each position with the contenders that
         measure something new there (and the cell they measure): contenders alternate cell by
         cell, and a cell standing for another (see ``measured_pool``) runs only once."""
         found: list[tuple[Cell, list[tuple[Contender, Cell]]]] = []
         done: set[tuple[str, Cell]] = set()
-        for pool in self.sizes.pools:
-            for work in self.sizes.works:
-                for threads in self.sizes.threads:
-                    runs = []
-                    for contender in self.running(THROUGHPUT):
-                        cell = Cell(threads, self.measured_pool(contender, threads, pool), work)
-                        if (contender.name, cell) not in done:
-                            done.add((contender.name, cell))
-                            runs.append((contender, cell))
-                    if runs:
-                        found.append((Cell(threads, pool, work), runs))
+        for position in self.grid():
+            runs = []
+            for contender in self.running(THROUGHPUT):
+                pool = self.measured_pool(contender, position.threads, position.pool or 0)
+                cell = Cell(position.threads, pool, position.work)
+                if (contender.name, cell) not in done:
+                    done.add((contender.name, cell))
+                    runs.append((contender, cell))
+            if runs:
+                found.append((position, runs))
         return found
 
     def connections_needed(self) -> int:

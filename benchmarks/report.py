@@ -8,17 +8,17 @@ from typing import Any
 from .checkout_stats import table as stats_table
 from .contenders import BY_NAME
 from .goals import Goal
-from .plan import GOAL_VARIANT, PER_QUERY_VARIANTS, sizes_from
+from .plan import PER_QUERY_VARIANTS, sizes_from
 from .summary import Spread, spread
 
-__all__ = ["console", "goals_table", "markdown"]
+__all__ = ["cell", "goals_table", "machine_lines", "markdown", "ratio", "table"]
 
 
-def _ratio(value: Spread | None) -> str:
+def ratio(value: Spread | None) -> str:
     return "-" if value is None else f"{value.median:.2f}x ({value.low:.2f}-{value.high:.2f})"
 
 
-def _table(header: list[str], rows: list[list[str]], align: str = "") -> list[str]:
+def table(header: list[str], rows: list[list[str]], align: str = "") -> list[str]:
     align = align or "l" + "r" * (len(header) - 1)
     marks = ["---:" if a == "r" else "---" for a in align]
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(marks) + "|"]
@@ -28,7 +28,7 @@ def _table(header: list[str], rows: list[list[str]], align: str = "") -> list[st
 
 def goals_table(goals: list[Goal]) -> list[str]:
     rows = [[str(g.number), g.text, f"**{g.verdict}**", g.numbers] for g in goals]
-    return _table(["goal", "what", "verdict", "numbers (this run)"], rows, "llll")
+    return table(["goal", "what", "verdict", "numbers (this run)"], rows, "llll")
 
 
 def machine_lines(results: dict[str, Any]) -> list[str]:
@@ -68,14 +68,14 @@ def per_query_lines(summary: dict[str, Any], raw: dict[str, Any]) -> list[str]:
                     f"`{contender}`",
                     f"{cpu['contender']['spread'].median:.1f}",
                     f"{cpu['added']['spread'].median:+.1f}",
-                    _ratio(cpu["ratio"]["spread"]),
+                    ratio(cpu["ratio"]["spread"]),
                     f"{wall['contender']['spread'].median:.1f}",
-                    _ratio(wall["ratio"]["spread"]),
+                    ratio(wall["ratio"]["spread"]),
                 ]
             )
         lines += [f"#### {name} per request", ""]
         header = ["contender", "CPU us/query", "added us", "CPU x stock", "wall us/query"]
-        lines += _table([*header, "wall x stock"], rows)
+        lines += table([*header, "wall x stock"], rows)
     return lines
 
 
@@ -105,10 +105,10 @@ def reset_lines(summary: dict[str, Any]) -> list[str]:
         "What the reset on return (`DISCARD ALL` on every connection given back) adds per "
         "query: the difference of the medians of each one's added time over the stock pool."
     )
-    return [intro, "", *_table(["engine", "request", "CPU us/query", "wall us/query"], rows)]
+    return [intro, "", *table(["engine", "request", "CPU us/query", "wall us/query"], rows)]
 
 
-def _cell(row: dict[str, Any] | None, kind: str) -> str:
+def cell(row: dict[str, Any] | None, kind: str) -> str:
     if row is None:
         return "-"
     if kind == "rate":
@@ -151,9 +151,9 @@ def throughput_lines(rows: list[dict[str, Any]], sizes: Any) -> list[str]:
                             if (r["contender"], r["threads"], r["pool"], r["work"])
                             == (name, threads, pool, work)
                         ]
-                        cells.append(_cell(match[0] if match else None, kind))
+                        cells.append(cell(match[0] if match else None, kind))
                     table_rows.append([f"`{name}`", *cells])
-                lines += _table(["contender", *(f"{t} threads" for t in sizes.threads)], table_rows)
+                lines += table(["contender", *(f"{t} threads" for t in sizes.threads)], table_rows)
     return lines
 
 
@@ -182,7 +182,7 @@ def fairness_lines(rows: list[dict[str, Any]]) -> list[str]:
         "completed as many; 1/16 = 0.0625: one thread did everything)."
     )
     header = ["contender", "work", "completions per thread", "Jain's index"]
-    return [intro, "", *_table(header, table_rows, "llrr")]
+    return [intro, "", *table(header, table_rows, "llrr")]
 
 
 def failure_lines(rows: list[dict[str, Any]]) -> list[str]:
@@ -198,7 +198,7 @@ def failure_lines(rows: list[dict[str, Any]]) -> list[str]:
         ]
         for row in failed
     ]
-    return _table(["contender", "cell", "failed requests", "errors"], table_rows, "llrl")
+    return table(["contender", "cell", "failed requests", "errors"], table_rows, "llrl")
 
 
 def stats_lines(stats: dict[str, Any]) -> list[str]:
@@ -232,7 +232,7 @@ def server_start_lines(found: dict[str, Any]) -> list[str]:
         f"PostgreSQL {found['postgresql']}, median (min-max) of {found['repeat']} runs; the "
         f"first start with an empty template cache took {found['first_run']:.2f} s.",
         "",
-        *_table(["server", "cold s", "warm s", "per-worker database ms"], rows),
+        *table(["server", "cold s", "warm s", "per-worker database ms"], rows),
     ]
 
 
@@ -252,12 +252,12 @@ def slower_lines(found: list[dict[str, Any]]) -> list[str]:
         for entry in found
     ]
     header = ["where", "measure", "ours", "slower than", "ours", "theirs", "beyond the spread"]
-    return _table(header, rows, "llllrrl")
+    return table(header, rows, "llllrrl")
 
 
 def contender_lines(names: list[str]) -> list[str]:
     rows = [[f"`{name}`", BY_NAME[name].description] for name in names]
-    return _table(["contender", "what"], rows, "ll")
+    return table(["contender", "what"], rows, "ll")
 
 
 def markdown(results: dict[str, Any], goals: list[Goal], slower: list[dict[str, Any]]) -> str:
@@ -288,55 +288,3 @@ def markdown(results: dict[str, Any], goals: list[Goal], slower: list[dict[str, 
         lines += ["### Server start", "", *server_start_lines(results["server_start"])]
     lines += ["### Where our engines are slower", "", *slower_lines(slower)]
     return "\n".join(lines).rstrip() + "\n"
-
-
-def console(results: dict[str, Any], goals: list[Goal], slower: list[dict[str, Any]]) -> list[str]:
-    """What the command prints at the end: the headline tables, the goals, the slower list."""
-    lines = [*machine_lines(results)]
-    if "per_query_summary" in results:
-        summary = results["per_query_summary"]
-        rows = []
-        for contender, variants in summary.items():
-            cpu, wall = variants[GOAL_VARIANT]["cpu"], variants[GOAL_VARIANT]["wall"]
-            rows.append(
-                [
-                    contender,
-                    f"{cpu['contender']['spread'].median:.1f}",
-                    f"{cpu['added']['spread'].median:+.1f}",
-                    _ratio(cpu["ratio"]["spread"]),
-                    f"{wall['contender']['spread'].median:.1f}",
-                    _ratio(wall["ratio"]["spread"]),
-                ]
-            )
-        lines += [f"Per query, {GOAL_VARIANT} per request, one thread:", ""]
-        header = ["contender", "CPU us/query", "added us", "CPU x stock", "wall us/query"]
-        lines += _table([*header, "wall x stock"], rows)
-    if "throughput_summary" in results:
-        rows = []
-        for row in results["throughput_summary"]:
-            if row["threads"] in (16, 64) and row["pool"] == 4:
-                rows.append(
-                    [
-                        row["contender"],
-                        f"{row['threads']}",
-                        f"{row['work'] * 1000:g} ms",
-                        _cell(row, "rate"),
-                        _cell(row, "latency"),
-                        str(row["failures"]),
-                    ]
-                )
-        if rows:
-            lines += ["Throughput on a pool of 4 (all cells in results.md):", ""]
-            header = ["contender", "threads", "work", "req/s (x stock, range)", "p50 / p99 ms"]
-            lines += _table([*header, "failed"], rows, "lrrrrr")
-    lines += ["Goals:", ""]
-    for goal in goals:
-        lines.append(f"  {goal.number}. {goal.verdict.upper():14} {goal.text}")
-        lines.append(f"     {goal.numbers}")
-    clear = sum(1 for entry in slower if entry["clear"])
-    lines += [
-        "",
-        f"Slower than another contender: {len(slower)} measurements ({clear} beyond the "
-        "spread); the list is in results.md.",
-    ]
-    return lines

@@ -17,7 +17,17 @@ from typing import Any
 
 import django
 
-from . import charts, goals, machine, per_query, previous_release, report, server_start, throughput
+from . import (
+    charts,
+    console,
+    goals,
+    machine,
+    per_query,
+    previous_release,
+    report,
+    server_start,
+    throughput,
+)
 from .contenders import BY_NAME, PER_QUERY, PROJECT, REFERENCE, THROUGHPUT, V110
 from .plan import SCENARIOS, Plan
 from .progress import Progress, duration
@@ -246,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
         print("\ninterrupted: the server and every worker are stopped; no results written")
         return 130
     print()
-    print("\n".join(report.console(results, found_goals, slower)))
+    print("\n".join(console.console(results, found_goals, slower)))
     for path in files:
         print(f"wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
     print(f"done in {duration(time.monotonic() - started)}")

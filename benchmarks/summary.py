@@ -20,7 +20,7 @@ class Spread:
     count: int
 
     def __str__(self) -> str:
-        return f"{self.median:.2f} ({self.low:.2f}-{self.high:.2f})"
+        return f"{self.median:.2f} ({self.low:.2f} to {self.high:.2f})"
 
     def overlaps(self, other: Spread) -> bool:
         """Whether the two ranges share a value: the difference is within the noise."""

@@ -94,15 +94,19 @@ def _find(
 
 def summarize(raw: dict[str, Any], plan: Plan) -> list[dict[str, Any]]:
     """One row per grid position and contender: req/s, ratio to the stock pool, latency
-    percentiles (ms), client CPU per request (us), failures, and per-thread completions."""
+    percentiles (ms), client CPU per request (us), failures, and per-thread completions.
+    ``repeated``: the row repeats an earlier position's measurement (a cell that stands for
+    another, see ``Plan.measured_pool``), shown in the tables and charts, counted once."""
     rows: list[dict[str, Any]] = []
-    for position, _ in plan.schedule():
+    seen: set[tuple[str, int, int | None, float]] = set()
+    for position in plan.grid():
         for contender in plan.running(THROUGHPUT):
             entries = [_find(runs, contender, position, plan) for runs in raw["repeats"]]
             references = [_find(runs, REFERENCE, position, plan) for runs in raw["repeats"]]
             if any(entry is None for entry in entries):
                 continue
             found = [entry for entry in entries if entry is not None]
+            measured = (contender.name, position.threads, found[0]["pool"], position.work)
             rate = [entry["completed"] / entry["duration"] for entry in found]
             row: dict[str, Any] = {
                 "contender": contender.name,
@@ -110,6 +114,7 @@ def summarize(raw: dict[str, Any], plan: Plan) -> list[dict[str, Any]]:
                 "pool": position.pool,
                 "work": position.work,
                 "measured_pool": found[0]["pool"],
+                "repeated": measured in seen,
                 "rate": rate,
                 "rate_spread": spread(rate),
                 "failures": sum(entry["failures"] for entry in found),
@@ -132,5 +137,6 @@ def summarize(raw: dict[str, Any], plan: Plan) -> list[dict[str, Any]]:
                     }
                     for e in found
                 ]
+            seen.add(measured)
             rows.append(row)
     return rows

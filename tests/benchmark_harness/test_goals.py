@@ -112,3 +112,15 @@ def test_slower_than_lists_where_ours_did_worse_and_whether_beyond_the_spread() 
         "req/s": False,
     }
     assert isinstance(found[0]["ours_value"], Spread)
+
+
+def test_a_row_repeating_an_earlier_measurement_is_not_listed_twice() -> None:
+    rows = [
+        throughput_row("real_pool", 4, 4, 0.0, rate=[900.0], ratio=[0.9]),
+        throughput_row("stock_pool", 4, 4, 0.0, rate=[1000.0], ratio=[1.0]),
+        throughput_row("real_pool", 4, 16, 0.0, rate=[900.0], ratio=[0.9]) | {"repeated": True},
+        throughput_row("stock_pool", 4, 16, 0.0, rate=[1000.0], ratio=[1.0]) | {"repeated": True},
+    ]
+    assert [entry["scenario"] for entry in slower_than(None, rows)] == [
+        "throughput, 4 threads, pool 4, 0 ms work"
+    ]

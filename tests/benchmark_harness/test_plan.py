@@ -92,3 +92,10 @@ def test_every_scenario_has_an_estimate() -> None:
     estimates = Plan.make().estimates()
     assert set(estimates) == {"per_query", "throughput", "stats", "server_start"}
     assert all(steps > 0 and seconds > 0 for steps, seconds in estimates.values())
+
+
+def test_the_grid_lists_every_position_the_tables_show() -> None:
+    grid = Plan.make().grid()
+    assert len(grid) == 4 * 2 * 2
+    assert grid[0] == Cell(1, 4, 0.0)
+    assert Cell(4, 16, 0.010) in grid, "shown, though measured at pool 4"
