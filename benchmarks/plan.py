@@ -69,7 +69,8 @@ class Cell:
     @property
     def label(self) -> str:
         pool = "no pool" if self.pool is None else f"pool {self.pool}"
-        return f"{self.threads} threads, {pool}, {self.work * 1000:g} ms work"
+        threads = f"{self.threads} thread{'s' if self.threads > 1 else ''}"
+        return f"{threads}, {pool}, {self.work * 1000:g} ms work"
 
 
 @dataclass(frozen=True)

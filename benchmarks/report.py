@@ -37,7 +37,8 @@ def machine_lines(results: dict[str, Any]) -> list[str]:
     lines = [
         f"- Machine: {m['cpu']}, {m['cores']} cores, {m['memory']}, {m['os']} "
         f"(kernel {m['kernel']}), Python {m['python']}",
-        f"- Load average (1, 5, 15 min): {run['load_before']} before, {run['load_after']} after",
+        f"- Load average (1, 5, 15 min): {', '.join(map(str, run['load_before']))} before, "
+        f"{', '.join(map(str, run['load_after']))} after",
         f"- PostgreSQL {results['server']['version']} ({results['server']['source']}), "
         f"max_connections {results['server']['max_connections']}",
         f"- Run: {run['started']} UTC, {run['seconds']:.0f} s, "
@@ -153,7 +154,8 @@ def throughput_lines(rows: list[dict[str, Any]], sizes: Any) -> list[str]:
                         ]
                         cells.append(cell(match[0] if match else None, kind))
                     table_rows.append([f"`{name}`", *cells])
-                lines += table(["contender", *(f"{t} threads" for t in sizes.threads)], table_rows)
+                columns = [f"{t} thread{'s' if t > 1 else ''}" for t in sizes.threads]
+                lines += table(["contender", *columns], table_rows)
     return lines
 
 
