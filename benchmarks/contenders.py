@@ -127,6 +127,13 @@ CONTENDERS: tuple[Contender, ...] = (
         scenarios=frozenset({PER_QUERY}),
     ),
     Contender(
+        "real_pool_dj-ping",
+        "ours: ENGINE django_pg_real_pool.dj_db_conn_pool with PRE_PING off",
+        PROJECT,
+        _queue_pool(_OURS_DJ, PRE_PING=False),
+        scenarios=frozenset({PER_QUERY}),
+    ),
+    Contender(
         "real_pool_dj+reset",
         "ours: ENGINE django_pg_real_pool.dj_db_conn_pool with RESET_ON_RETURN (DISCARD ALL)",
         PROJECT,
