@@ -137,16 +137,15 @@ def measure(plan: Plan, args: argparse.Namespace, progress: Progress) -> dict[st
             f"server: PostgreSQL {results['server']['version']} on {server.host}:{server.port} "
             f"(pid {server.pid}), max_connections {results['server']['max_connections']}"
         )
-        processes = []
+        results["versions"] = {}
         if plan.running(PER_QUERY):
             results["per_query"] = per_query.run(plan, common, pythons, progress)
+            results["versions"] |= _check_versions(results["per_query"]["processes"])
             results["per_query_summary"] = per_query.summarize(results["per_query"])
-            processes += results["per_query"]["processes"]
         if plan.running(THROUGHPUT):
             results["throughput"] = throughput.run(plan, common, pythons, progress)
+            results["versions"] |= _check_versions(results["throughput"]["processes"])
             results["throughput_summary"] = throughput.summarize(results["throughput"], plan)
-            processes += results["throughput"]["processes"]
-        results["versions"] = _check_versions(processes)
         if "stats" in plan.scenarios:
             progress.step("stats", "checkout counting, in a process of its own")
             command = [sys.executable, "-m", "benchmarks.checkout_stats", "--connect"]
