@@ -8,7 +8,7 @@ from typing import Any
 
 from .goals import Goal
 from .plan import GOAL_VARIANT
-from .report import cell, machine_lines, ratio, table
+from .report import cell, machine_lines, noise_line, ratio, table
 
 __all__ = ["console"]
 
@@ -34,6 +34,7 @@ def console(results: dict[str, Any], goals: list[Goal], slower: list[dict[str, A
         lines += [f"Per query, {GOAL_VARIANT} per request, one thread:", ""]
         header = ["contender", "CPU us/query", "added us", "CPU x stock", "wall us/query"]
         lines += table([*header, "wall x stock"], rows)
+        lines += [noise_line(summary), ""]
     if "throughput_summary" in results:
         rows = []
         for row in results["throughput_summary"]:

@@ -6,12 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 from .checkout_stats import table as stats_table
-from .contenders import BY_NAME
+from .contenders import BY_NAME, REFERENCE
 from .goals import Goal
-from .plan import PER_QUERY_VARIANTS, sizes_from
+from .plan import GOAL_VARIANT, PER_QUERY_VARIANTS, sizes_from
 from .summary import Spread, spread
 
-__all__ = ["cell", "goals_table", "machine_lines", "markdown", "ratio", "table"]
+__all__ = ["cell", "goals_table", "machine_lines", "markdown", "noise_line", "ratio", "table"]
 
 
 def ratio(value: Spread | None) -> str:
@@ -50,11 +50,25 @@ def machine_lines(results: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
+def noise_line(summary: dict[str, Any]) -> str:
+    """The stock pool against itself in its own processes: how far apart two identical
+    contenders land in this run, the yardstick for every other ratio."""
+    if REFERENCE.name not in summary:
+        return ""
+    found = summary[REFERENCE.name][GOAL_VARIANT]
+    return (
+        f"The noise of this run: the stock pool against itself ({GOAL_VARIANT}) came out at "
+        f"{ratio(found['cpu']['ratio']['spread'])} in client CPU and "
+        f"{ratio(found['wall']['ratio']['spread'])} in wall time."
+    )
+
+
 def per_query_lines(summary: dict[str, Any], raw: dict[str, Any]) -> list[str]:
     processes = len({p["repeat"] for p in raw["processes"]})
     lines = [
         f"Medians over {processes} processes per contender; ranges are min-max over those "
-        "processes; x stock is the ratio to Django's stock pool measured in the same process.",
+        "processes; x stock is the ratio to Django's stock pool measured in the same process. "
+        + noise_line(summary),
         "",
     ]
     for variant in PER_QUERY_VARIANTS:
