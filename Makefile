@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 export PATH := $(dir $(PYTHON)):$(PATH)
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: matrix pairwise demo test lint docs docs-serve
+.PHONY: matrix pairwise demo bench test lint docs docs-serve
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,8 +24,19 @@ matrix: $(BIN)/.installed
 pairwise: $(BIN)/.installed
 	$(BIN)/python -m matrix run pairwise
 
+# 16 threads on 4 connections, our engines against the stock pools: a few seconds.
 demo: $(BIN)/.installed
-	$(BIN)/python benchmarks/sharing.py
+	$(BIN)/python -m benchmarks.sharing
+
+$(BIN)/.bench-installed: $(BIN)/.installed pyproject.toml
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	touch $@
+
+# Every contender side by side, the goals met or not, the results written to
+# benchmarks/results/ and docs/img/benchmark/ (docs/performance.md): about 6 minutes on 2
+# cores. Choose with ARGS, e.g. make bench ARGS="--quick --scenarios per_query".
+bench: $(BIN)/.bench-installed
+	$(BIN)/python -m benchmarks $(ARGS)
 
 # Lint and mypy, then the whole suite once on the newest stack (.venv); other versions are the
 # matrix's job (make matrix).

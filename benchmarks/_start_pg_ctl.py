@@ -7,8 +7,11 @@ import shutil
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
-from _start_common import (
+from django_pg_real_pool.testing.servers.binaries import PostgresBinaries
+
+from ._start_common import (
     HOST,
     INITDB_OPTIONS,
     SERVER_OPTIONS,
@@ -19,8 +22,6 @@ from _start_common import (
     owned_dir,
     server_account,
 )
-
-from django_pg_real_pool.testing.servers.binaries import PostgresBinaries
 
 
 class PlainPgCtl:
@@ -34,7 +35,7 @@ class PlainPgCtl:
 
     def _run(self, program: str, *arguments: str | Path, cwd: Path) -> None:
         """Run ``program`` (from the bindir unless a path) as the server account."""
-        user = {}
+        user: dict[str, Any] = {}
         if self.account is not None:
             user = {"user": self.account.pw_uid, "group": self.account.pw_gid, "extra_groups": []}
         command = [str(self.bindir / program), *map(str, arguments)]

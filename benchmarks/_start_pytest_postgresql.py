@@ -14,7 +14,12 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from _start_common import (
+from pytest_postgresql.executors import PostgreSQLExecutor
+from pytest_postgresql.janitor import DatabaseJanitor
+
+from django_pg_real_pool.testing.servers.binaries import PostgresBinaries
+
+from ._start_common import (
     HOST,
     SERVER_OPTIONS,
     first_connection,
@@ -23,10 +28,6 @@ from _start_common import (
     owned_dir,
     server_account,
 )
-from pytest_postgresql.executors import PostgreSQLExecutor
-from pytest_postgresql.janitor import DatabaseJanitor
-
-from django_pg_real_pool.testing.servers.binaries import PostgresBinaries
 
 
 class PytestPostgresql:

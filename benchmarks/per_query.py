@@ -1,124 +1,107 @@
-"""What releasing after every query costs, against holding the connection.
+"""The per-query scenario: what a contender costs per query, against the stock pool measured
+in the same process.
 
-Starts a throwaway PostgreSQL server and runs `with connection.cursor(): SELECT 1` in one
-thread through each contender, in interleaved rounds, and prints the median wall and CPU time
-per query with ratios against Django holding one connection (the floor: no pool work at all).
-
-Contenders:
-- Django, one persistent connection (CONN_MAX_AGE=None): the floor.
-- Django's native pool, connection held for the whole "request" (5.1+).
-- django-db-connection-pool, connection held.
-- Django's native pool closed after every query: an as-soon-as-possible release built on
-  Django's own connect()/close(), the way a naive ASAP backend does it (5.1+).
-- django_pg_real_pool, both engines (releasing after every query), and each with the opt-in
-  reset on return (DISCARD ALL on every connection given back).
-
-Run: python benchmarks/per_query.py [--queries N] [--rounds R]
+Each repeat starts one process per contender (concurrently, before anything is timed), then
+runs them one after the other (A B C ... A B C ...). Inside a process, the contender and the
+stock pool alternate round by round. Per process, the median over rounds gives the contender's
+and the reference's time per query; their ratio and difference ("added") are taken in that
+process, and the report gives the median and min-max of those over the processes.
 """
 
 from __future__ import annotations
 
-import argparse
 import statistics
-import time
-from collections.abc import Callable
 from typing import Any
 
-import django
-from _common import django_on_throwaway_server
+from .contenders import PER_QUERY, REFERENCE, Contender, reference_entry
+from .plan import PER_QUERY_POOL, PER_QUERY_VARIANTS, Plan
+from .progress import Progress
+from .summary import spread
+from .workers import started
+
+__all__ = ["run", "summarize"]
+
+ALIAS, REFERENCE_ALIAS = "bench", "reference"
 
 
-def contenders(common: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    pool = {"pool": {"min_size": 1, "max_size": 1}}
-    queue_pool = {"POOL_SIZE": 1, "MAX_OVERFLOW": 0}
-    found: dict[str, dict[str, Any]] = {
-        "django, held connection": {
-            **common,
-            "ENGINE": "django.db.backends.postgresql",
-            "CONN_MAX_AGE": None,
-        },
-        "django-db-connection-pool, held": {
-            **common,
-            "ENGINE": "dj_db_conn_pool.backends.postgresql",
-            "POOL_OPTIONS": queue_pool,
-        },
-        "django_pg_real_pool": {**common, "ENGINE": "django_pg_real_pool", "OPTIONS": pool},
-        "django_pg_real_pool.dj_db_conn_pool": {
-            **common,
-            "ENGINE": "django_pg_real_pool.dj_db_conn_pool",
-            "POOL_OPTIONS": queue_pool,
-        },
-        "django_pg_real_pool, reset_on_return": {
-            **common,
-            "ENGINE": "django_pg_real_pool",
-            "OPTIONS": {**pool, "reset_on_return": True},
-        },
-        "django_pg_real_pool.dj_db_conn_pool, RESET_ON_RETURN": {
-            **common,
-            "ENGINE": "django_pg_real_pool.dj_db_conn_pool",
-            "POOL_OPTIONS": {**queue_pool, "RESET_ON_RETURN": True},
-        },
-        "django_pg_real_pool.dj_db_conn_pool, PRE_PING off": {
-            **common,
-            "ENGINE": "django_pg_real_pool.dj_db_conn_pool",
-            "POOL_OPTIONS": {**queue_pool, "PRE_PING": False},
-        },
+def _spec(
+    contender: Contender, python: str, common: dict[str, Any]
+) -> tuple[str, str, dict[str, Any], dict[str, int]]:
+    databases = {
+        ALIAS: common | contender.entry(PER_QUERY_POOL),
+        REFERENCE_ALIAS: common | reference_entry(PER_QUERY_POOL),
     }
-    if django.VERSION >= (5, 1):
-        native = {**common, "ENGINE": "django.db.backends.postgresql", "OPTIONS": pool}
-        found["django native pool, held"] = native
-        found["django native pool, close() per query"] = {
-            **native,
-            "OPTIONS": {"pool": {**pool["pool"]}},
+    fill = {ALIAS: PER_QUERY_POOL if contender.pooled else 1, REFERENCE_ALIAS: PER_QUERY_POOL}
+    return contender.name, python, databases, fill
+
+
+def run(
+    plan: Plan, common: dict[str, Any], pythons: dict[str, str], progress: Progress
+) -> dict[str, Any]:
+    """Raw results: one entry per process, with every round's numbers."""
+    contenders = plan.running(PER_QUERY)
+    processes: list[dict[str, Any]] = []
+    for repeat in range(plan.sizes.per_query_processes):
+        specs = [_spec(c, pythons[c.venv], common) for c in contenders]
+        progress.say(f"{PER_QUERY}: starting {len(specs)} processes (repeat {repeat + 1})")
+        with started(specs) as workers:
+            for contender, (worker, setup) in zip(contenders, workers, strict=True):
+                progress.step(
+                    PER_QUERY, f"{contender.name} (repeat {repeat + 1}, pid {setup['pid']})"
+                )
+                variants = worker.ask(
+                    "per_query",
+                    alias=ALIAS,
+                    reference=REFERENCE_ALIAS,
+                    variants=list(PER_QUERY_VARIANTS),
+                    chunk_seconds=plan.sizes.chunk_seconds,
+                    rounds=plan.sizes.per_query_rounds,
+                )
+                processes.append(
+                    {"contender": contender.name, "repeat": repeat, **setup, "variants": variants}
+                )
+        progress.end_step()
+    return {
+        "reference": REFERENCE.name,
+        "pool_size": PER_QUERY_POOL,
+        "variants": list(PER_QUERY_VARIANTS),
+        "processes": processes,
+    }
+
+
+def _process_figures(
+    side: dict[str, list[float]], reference: dict[str, list[float]]
+) -> dict[str, dict[str, float]]:
+    """The process's figures: medians over rounds, the ratio and difference taken round by
+    round (neighbours in time, so that drift cancels) before their median."""
+    figures: dict[str, dict[str, float]] = {}
+    for measure in ("cpu", "wall"):
+        pairs = list(zip(side[measure], reference[measure], strict=True))
+        figures[measure] = {
+            "contender": statistics.median(side[measure]),
+            "reference": statistics.median(reference[measure]),
+            "ratio": statistics.median(mine / theirs for mine, theirs in pairs),
+            "added": statistics.median(mine - theirs for mine, theirs in pairs),
         }
+    return figures
+
+
+def summarize(raw: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Per contender and variant, per measure (cpu, wall) and figure (contender, reference,
+    ratio, added): the per-process values (``values``, in repeat order) and their spread;
+    times in microseconds per query."""
+    found: dict[str, dict[str, Any]] = {}
+    for process in raw["processes"]:
+        for variant, sides in process["variants"].items():
+            figures = _process_figures(sides["contender"], sides["reference"])
+            slot = found.setdefault(process["contender"], {}).setdefault(variant, {})
+            for measure, values in figures.items():
+                for figure, value in values.items():
+                    scale = 1 if figure == "ratio" else 1e6
+                    slot.setdefault(measure, {}).setdefault(figure, []).append(value * scale)
+    for variants in found.values():
+        for measures in variants.values():
+            for figures in measures.values():
+                for figure, values in figures.items():
+                    figures[figure] = {"values": values, "spread": spread(values)}
     return found
-
-
-def workload(alias: str, queries: int) -> Callable[[], None]:
-    from django.db import connections
-
-    connection = connections[alias]
-    release = alias.endswith("close() per query")
-
-    def run() -> None:
-        for _ in range(queries):
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT 1")
-            if release:
-                connection.close()
-
-    return run
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--queries", type=int, default=2000)
-    parser.add_argument("--rounds", type=int, default=7)
-    args = parser.parse_args()
-
-    with django_on_throwaway_server(contenders) as (server, databases):
-        runs = {alias: workload(alias, args.queries) for alias in databases}
-        wall: dict[str, list[float]] = {alias: [] for alias in runs}
-        cpu: dict[str, list[float]] = {alias: [] for alias in runs}
-        for run in runs.values():  # warm up: pools open, version checks done
-            run()
-        for _ in range(args.rounds):
-            for alias, run in runs.items():
-                wall_start, cpu_start = time.perf_counter(), time.process_time()
-                run()
-                wall[alias].append((time.perf_counter() - wall_start) / args.queries)
-                cpu[alias].append((time.process_time() - cpu_start) / args.queries)
-        floor = "django, held connection"
-        print(
-            f"PostgreSQL {server.major} ({server.source}), Django {django.get_version()}, "
-            f"{args.rounds} rounds x {args.queries} queries, medians per query:\n"
-        )
-        print(f"{'contender':52} {'wall us':>8} {'x floor':>8} {'cpu us':>8} {'x floor':>8}")
-        w0, c0 = statistics.median(wall[floor]), statistics.median(cpu[floor])
-        for alias in runs:
-            w, c = statistics.median(wall[alias]), statistics.median(cpu[alias])
-            print(f"{alias:52} {w * 1e6:8.1f} {w / w0:8.2f} {c * 1e6:8.1f} {c / c0:8.2f}")
-
-
-if __name__ == "__main__":
-    main()

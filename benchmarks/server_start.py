@@ -36,7 +36,8 @@ Contenders:
   initdb'd beforehand, then pg_ctl start -w (which checks readiness every 0.1 s); the database
   is createdb and dropdb.
 
-Run: python benchmarks/server_start.py [--repeat N]   (needs pytest-postgresql installed)
+Run: python -m benchmarks.server_start [--repeat N]   (needs pytest-postgresql: the bench extra)
+``python -m benchmarks`` measures ours alone, or all three with --server-start-compare.
 """
 
 from __future__ import annotations
@@ -53,13 +54,12 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from _start_common import FAST_SETTINGS, MEASURES, first_connection, names
-from _start_pg_ctl import PlainPgCtl
-from _start_pytest_postgresql import PytestPostgresql
-
 from django_pg_real_pool.testing.janitor import create_database, drop_database
 from django_pg_real_pool.testing.servers import ServerConfig, start_server
 from django_pg_real_pool.testing.servers.local import LocalServer, PostgresBinaries, find_binaries
+
+from ._start_common import FAST_SETTINGS, MEASURES, first_connection, names
+from ._start_pg_ctl import PlainPgCtl
 
 
 class RealPool:
@@ -139,27 +139,29 @@ def stop_leftover_servers(work: Path) -> None:
             os.close(handle)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=5, help="runs per measure (median)")
-    args = parser.parse_args()
-    if args.repeat < 1:
-        parser.error("--repeat must be at least 1")
+def measure(
+    *, repeat: int, compare: bool, binaries: PostgresBinaries | None = None
+) -> dict[str, Any]:
+    """Every measure ``repeat`` times, interleaved across contenders (ours alone unless
+    ``compare``, which needs pytest-postgresql); raw times in seconds."""
+    binaries = binaries or find_binaries()
+    kinds: list[Any] = [RealPool]
+    if compare:
+        from ._start_pytest_postgresql import PytestPostgresql
 
-    binaries = find_binaries()
-    load_before = os.getloadavg()
+        kinds += [PytestPostgresql, PlainPgCtl]
     work = Path(tempfile.mkdtemp(prefix="bench-server-start-"))
     work.chmod(0o711)  # the server account passes through to its own directories
     contenders: list[Any] = []
     times: dict[str, dict[str, list[float]]] = {}
     try:
-        for kind in (RealPool, PytestPostgresql, PlainPgCtl):
+        for kind in kinds:
             contenders.append(kind(binaries, work))
         for contender in contenders:
             contender.prepare()
         times = {c.name: {measure: [] for measure in MEASURES} for c in contenders}
         for measure in MEASURES:
-            for _ in range(args.repeat):
+            for _ in range(repeat):
                 for contender in contenders:
                     times[contender.name][measure].append(getattr(contender, measure)())
     finally:
@@ -172,7 +174,25 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
         if work.exists():
             print(f"could not remove {work}")
-    report(binaries, args.repeat, times, contenders[0].first_run, load_before)
+    return {
+        "postgresql": binaries.version,
+        "bindir": str(binaries.bindir),
+        "repeat": repeat,
+        "first_run": contenders[0].first_run,
+        "times": times,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=5, help="runs per measure (median)")
+    args = parser.parse_args()
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
+    binaries = find_binaries()
+    load_before = os.getloadavg()
+    found = measure(repeat=args.repeat, compare=True, binaries=binaries)
+    report(binaries, args.repeat, found["times"], found["first_run"], load_before)
 
 
 def report(
@@ -202,7 +222,7 @@ def report(
             f" {values[m] * factor:8{spec}} {values[m] / ours[m]:6.2f}x"
             for m, (_, factor, spec) in scale.items()
         )
-        print(f"{name + ('*' if name == PytestPostgresql.name else ''):20}{row}")
+        print(f"{name + ('*' if name == 'pytest-postgresql' else ''):20}{row}")
     print(f"\n{'min-max':20}" + "".join(f" {label:>16}" for label, _, _ in scale.values()))
     for name, measures in times.items():
         spread = "".join(

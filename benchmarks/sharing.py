@@ -1,134 +1,65 @@
-"""16 threads, 4 connections: as-soon-as-possible release against plain pools.
+"""``make demo``: 16 threads, 4 connections, as-soon-as-possible release against plain pools.
 
-Starts a throwaway PostgreSQL server, then runs the same workload through each pool: 16
-threads each serve requests made of 3 queries separated by 20 ms of application work,
-closing the connection at the end of the request as Django does. A plain pool pins one
-connection per request, so only 4 requests run at a time; this engine holds a connection
-only while a query runs.
+Starts a throwaway PostgreSQL server and runs one throughput cell of ``python -m benchmarks``
+through each pool, one after the other: 16 threads serve requests made of a query, 10 ms of
+application work and a query, for a few seconds; each request ends with ``request_finished``,
+as in Django. A plain pool pins a connection for the whole request, so only 4 requests run at
+a time; our engines hold a connection only while a query runs.
 
-Run: python benchmarks/sharing.py [--requests-per-thread N]
+Run: python -m benchmarks.sharing [--seconds S]
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
-import threading
-import time
-from dataclasses import dataclass
-from typing import Any
+import sys
 
-import django
-from _common import django_on_throwaway_server
+from .contenders import BY_NAME, PROJECT
+from .plan import Plan
+from .server import bench_server, common_settings, server_version
+from .throughput import alias_of
+from .throughput import spec as worker_spec
+from .workers import started
 
-THREADS = 16
-POOL_SIZE = 4
-QUERIES_PER_REQUEST = 3
-WORK_SECONDS = 0.020
-TIMEOUT = 5
-
-
-def contenders(common: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    psycopg_pool = {"pool": {"min_size": POOL_SIZE, "max_size": POOL_SIZE, "timeout": TIMEOUT}}
-    queue_pool = {"POOL_SIZE": POOL_SIZE, "MAX_OVERFLOW": 0, "TIMEOUT": TIMEOUT}
-    found = {
-        "django_pg_real_pool": {
-            **common,
-            "ENGINE": "django_pg_real_pool",
-            "OPTIONS": psycopg_pool,
-        },
-        "django_pg_real_pool.dj_db_conn_pool": {
-            **common,
-            "ENGINE": "django_pg_real_pool.dj_db_conn_pool",
-            "POOL_OPTIONS": queue_pool,
-        },
-        "django-db-connection-pool": {
-            **common,
-            "ENGINE": "dj_db_conn_pool.backends.postgresql",
-            "POOL_OPTIONS": queue_pool,
-        },
-    }
-    if django.VERSION >= (5, 1):
-        found["Django native pool"] = {
-            **common,
-            "ENGINE": "django.db.backends.postgresql",
-            "OPTIONS": psycopg_pool,
-        }
-    return found
-
-
-@dataclass
-class Result:
-    name: str
-    seconds: float
-    served: int
-    failed: int
-    latency_p50: float
-    latency_max: float
-
-
-def run(alias: str, requests_per_thread: int) -> Result:
-    from django.db import connections
-
-    latencies: list[float] = []
-    failures: list[BaseException] = []
-    start = threading.Barrier(THREADS + 1)
-
-    def serve() -> None:
-        start.wait()
-        for _ in range(requests_per_thread):
-            began = time.perf_counter()
-            try:
-                for _ in range(QUERIES_PER_REQUEST):
-                    with connections[alias].cursor() as cursor:
-                        cursor.execute("SELECT 1")
-                    time.sleep(WORK_SECONDS)  # the view's own work, not synchronisation
-                latencies.append(time.perf_counter() - began)
-            except Exception as exc:
-                failures.append(exc)
-            finally:
-                connections[alias].close()  # Django's request_finished
-
-    threads = [threading.Thread(target=serve) for _ in range(THREADS)]
-    for thread in threads:
-        thread.start()
-    start.wait()
-    began = time.perf_counter()
-    for thread in threads:
-        thread.join()
-    seconds = time.perf_counter() - began
-    return Result(
-        name=alias,
-        seconds=seconds,
-        served=len(latencies),
-        failed=len(failures),
-        latency_p50=statistics.median(latencies) if latencies else float("nan"),
-        latency_max=max(latencies, default=float("nan")),
-    )
+THREADS, POOL, WORK = 16, 4, 0.010
+CONTENDERS = ("real_pool", "real_pool_dj", "stock_pool", "dbcp")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests-per-thread", type=int, default=10)
+    parser.add_argument("--seconds", type=float, default=2.0, help="seconds per pool")
     args = parser.parse_args()
-
-    with django_on_throwaway_server(contenders, database="demo") as (server, databases):
+    plan = Plan.make(scenarios=("throughput",), contenders=CONTENDERS, pools=(POOL,))
+    with bench_server(needed=plan.connections_needed()) as server:
+        common = common_settings(server)
         print(
-            f"PostgreSQL {server.major} ({server.source}), Django {django.get_version()}: "
-            f"{THREADS} threads x {args.requests_per_thread} requests, each "
-            f"{QUERIES_PER_REQUEST} queries + {QUERIES_PER_REQUEST} x "
-            f"{WORK_SECONDS * 1000:.0f} ms of work; {POOL_SIZE} connections per pool.\n"
+            f"PostgreSQL {server_version(server)}: {THREADS} threads for {args.seconds:g} s per "
+            f"pool, {POOL} connections; a request is a query, {WORK * 1000:g} ms of work, a "
+            "query.\n"
         )
-        results = [run(alias, args.requests_per_thread) for alias in databases]
-        ours = results[0]
-        header = f"{'pool':38} {'wall s':>7} {'served':>7} {'failed':>7} {'p50 ms':>7}"
-        print(f"{header} {'max ms':>7} {'wall vs ours':>13}")
-        for result in results:
-            print(
-                f"{result.name:38} {result.seconds:7.2f} {result.served:7d} {result.failed:7d} "
-                f"{result.latency_p50 * 1000:7.1f} {result.latency_max * 1000:7.1f} "
-                f"{result.seconds / ours.seconds:12.2f}x"
-            )
+        specs = [worker_spec(BY_NAME[name], sys.executable, common, plan) for name in CONTENDERS]
+        assert all(BY_NAME[name].venv == PROJECT for name in CONTENDERS)
+        with started(specs) as workers:
+            results = {
+                name: worker.ask(
+                    "throughput",
+                    alias=alias_of(POOL),
+                    threads=THREADS,
+                    work=WORK,
+                    duration=args.seconds,
+                )
+                for name, (worker, _) in zip(CONTENDERS, workers, strict=True)
+            }
+    ours = results[CONTENDERS[0]]["completed"]
+    print(f"| pool | requests | req/s | p50 ms | p99 ms | failed | vs {CONTENDERS[0]} |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for name, found in results.items():
+        latency = found["latency"]
+        print(
+            f"| {name} | {found['completed']} | {found['completed'] / args.seconds:.0f} | "
+            f"{latency['p50'] * 1000:.1f} | {latency['p99'] * 1000:.1f} | {found['failures']} | "
+            f"{found['completed'] / ours:.2f}x |"
+        )
 
 
 if __name__ == "__main__":
