@@ -221,7 +221,13 @@ def outputs(
     return files
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main(argv: list[str] | None = None) -> int:
+    # A SIGTERM (a CI job cancelled, a terminal closed) cleans up as a Ctrl-C does.
+    signal.signal(signal.SIGTERM, _interrupt)
     args = parse(argv)
     plan = make_plan(args)
     estimates = plan.estimates()
@@ -253,6 +259,7 @@ def main(argv: list[str] | None = None) -> int:
         write_all(files)
     except KeyboardInterrupt:
         print("\ninterrupted: the server and every worker are stopped; no results written")
+        sys.stdout.flush()
         return 130
     print()
     print("\n".join(console.console(results, found_goals, slower)))
