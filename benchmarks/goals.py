@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .contenders import OURS, REFERENCE
-from .plan import GOAL_VARIANT
+from .plan import GOAL_VARIANT, Cell
 from .summary import Spread, ratio_spread
 
 __all__ = ["Goal", "evaluate", "slower_than"]
@@ -52,7 +52,7 @@ def goal_1(per_query: dict[str, Any]) -> Goal:
     half = mine.median / previous.median
     numbers = (
         f"real_pool adds {mine} us/query (median, min-max over {mine.count} processes), "
-        f"1.1.0 adds {previous} us: {half:.2f}x (per repeat {ratio.low:.2f}-{ratio.high:.2f}), "
+        f"1.1.0 adds {previous} us: {half:.2f}x (per repeat {ratio.low:.2f} to {ratio.high:.2f}), "
         "goal <= 0.50x"
     )
     return Goal(1, text, half <= 0.5, numbers)
@@ -165,10 +165,8 @@ def slower_than(
             if mine.median < theirs.median:
                 found.append(
                     {
-                        "scenario": (
-                            f"throughput, {row['threads']} threads, pool {row['pool']}, "
-                            f"{row['work'] * 1000:g} ms work"
-                        ),
+                        "scenario": "throughput, "
+                        + Cell(row["threads"], row["pool"], row["work"]).label,
                         "measure": "req/s",
                         "ours": row["contender"],
                         "other": neighbour["contender"],
