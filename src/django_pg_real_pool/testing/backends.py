@@ -3,10 +3,10 @@ crash or an administrator would."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from .janitor import superuser
+from .saturation import wait_until
 from .servers.resolve import RunningServer
 
 __all__ = ["backend_pid", "terminate_backends"]
@@ -47,17 +47,17 @@ def terminate_backends(
                 "SELECT pid FROM unnest(%s::int[]) AS pid WHERE pg_terminate_backend(pid)", [pids]
             ).fetchall()
         ]
-        deadline = time.monotonic() + wait
-        while ended:
-            alive = conn.execute(
+
+        def gone() -> bool:
+            row = conn.execute(
                 "SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(%s)", [ended]
             ).fetchone()
-            if not alive or not alive[0]:
-                break
-            if time.monotonic() > deadline:
-                raise TimeoutError(
-                    f"{alive[0]} of the {len(ended)} backends terminated on {database!r} were "
-                    f"still running after {wait} s"
-                )
-            time.sleep(0.005)  # polling the server's process list to a deadline
+            return not row or not row[0]
+
+        if ended:
+            wait_until(
+                gone,
+                timeout=wait,
+                what=f"the {len(ended)} backends terminated on {database!r} have exited",
+            )
     return len(ended)
