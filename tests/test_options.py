@@ -221,7 +221,7 @@ def test_lowercase_pool_options_key_is_refused() -> None:
         DJ,
         "DATABASES['web']['POOL_OPTIONS'] has the key 'pool_size'; keys must be UPPERCASE: "
         "use 'POOL_SIZE'. Valid keys: POOL_SIZE, MAX_OVERFLOW, RECYCLE, TIMEOUT, PRE_PING, "
-        "ECHO, MAX_WAITING, RESET_ON_RETURN, PRE_PING_SKIP_WINDOW.",
+        "ECHO, MAX_WAITING, RESET_ON_RETURN, PRE_PING_SKIP_WINDOW, REUSE_WINDOW.",
         POOL_OPTIONS={"pool_size": 4},
     )
 
@@ -231,7 +231,7 @@ def test_unknown_pool_options_key_is_refused() -> None:
         DJ,
         "DATABASES['web']['POOL_OPTIONS'] has an unknown key 'POOL_SIZES'. Valid keys: "
         "POOL_SIZE, MAX_OVERFLOW, RECYCLE, TIMEOUT, PRE_PING, ECHO, MAX_WAITING, RESET_ON_RETURN, "
-        "PRE_PING_SKIP_WINDOW. "
+        "PRE_PING_SKIP_WINDOW, REUSE_WINDOW. "
         "Did you mean 'POOL_SIZE'?",
         POOL_OPTIONS={"POOL_SIZES": 4},
     )

@@ -44,6 +44,7 @@ def test_json_has_settings_in_force_and_stats() -> None:
     assert (default["settings"]["min_size"], default["settings"]["max_size"]) == (1, 4)
     assert default["settings"]["max_idle"] == 600.0
     assert default["settings"]["name"] == "default"
+    assert default["settings"]["reuse_window"] == 0.5
     assert dj["settings"] == {
         "POOL_SIZE": 4,
         "MAX_OVERFLOW": 0,
@@ -54,6 +55,7 @@ def test_json_has_settings_in_force_and_stats() -> None:
         "MAX_WAITING": 0,
         "RESET_ON_RETURN": False,
         "PRE_PING_SKIP_WINDOW": 0.5,
+        "REUSE_WINDOW": 0.5,
     }
     for report in (default, dj):
         assert report["probe"]["ok"] is True

@@ -30,11 +30,31 @@ def _last_statement(database: Database, pid: int) -> str:
     return str(row[0])
 
 
+@pytest.fixture(params=["reuse", "no_reuse"])
+def pool_settings(request: pytest.FixtureRequest, pool_settings: Any) -> Any:
+    """The plugin's, with REUSE_WINDOW left at its default (a connection given back moments
+    ago comes from the gate's shelf) or 0 (from the QueuePool, through PingDialect)."""
+    if request.param == "reuse":
+        return pool_settings
+
+    def make(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        settings: dict[str, Any] = pool_settings(*args, **kwargs)
+        settings["POOL_OPTIONS"]["REUSE_WINDOW"] = 0
+        return settings
+
+    return make
+
+
 def _settings(pool_settings: Any, database: Database, **pool_options: Any) -> dict[str, Any]:
     settings = pool_settings(
         "real_pool_dj", database=database, max_size=1, timeout=10, health_checks=True
     )
     settings["POOL_OPTIONS"].update(pool_options)
+    if settings["POOL_OPTIONS"].get("REUSE_WINDOW") == 0:
+        return settings
+    # The reuse window follows a shorter skip window, and may not be longer.
+    skip = settings["POOL_OPTIONS"].get("PRE_PING_SKIP_WINDOW", 0.5)
+    settings["POOL_OPTIONS"]["REUSE_WINDOW"] = min(skip, 0.5)
     return settings
 
 

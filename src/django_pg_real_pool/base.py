@@ -3,6 +3,7 @@ with each connection returned to the pool as soon as possible (see ``release.py`
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import time
@@ -21,15 +22,18 @@ logger = logging.getLogger("django_pg_real_pool")
 from django.db.backends.postgresql.base import (  # noqa: E402
     DatabaseWrapper as PostgresDatabaseWrapper,
 )
+from psycopg.pq import TransactionStatus  # noqa: E402
 
 from . import pools  # noqa: E402
 from .counters import CheckoutCounters  # noqa: E402
 from .creation import DatabaseCreation  # noqa: E402
 from .features import DatabaseFeatures  # noqa: E402
-from .gate import FairGate, GateFull, GateTimeout  # noqa: E402
+from .gate import FairGate, GateFull, GateTimeout, has_data_to_read  # noqa: E402
 from .options import PoolConfig  # noqa: E402
 from .release import AsapReleaseMixin  # noqa: E402
 from .session import session_reset  # noqa: E402
+
+_IDLE = TransactionStatus.IDLE
 
 
 class PsycopgPoolHandle:
@@ -40,19 +44,29 @@ class PsycopgPoolHandle:
     saturated pool hands a connection over at every query here, and the gate's handover wakes
     the waiter once where psycopg_pool's wakes it twice (``gate.py``).
 
+    With a ``reuse_window``, a connection given back idle goes to the next checkout through
+    the gate (handed over, or from its shelf) instead of through psycopg_pool, as long as it
+    left psycopg_pool less than ``reuse_window`` seconds ago: each connection still goes back
+    to psycopg_pool at least that often, where ``max_lifetime``, ``max_idle`` and the checks
+    apply.
+
     With a ``check`` (CONN_HEALTH_CHECKS, or OPTIONS["pool"]["check"]) the handle checks each
     connection itself instead of the pool: psycopg_pool sleeps 1 s, doubling, after each
     connection that fails its check, so a pool whose idle backends all died stalled for
     seconds. Here a failed connection is discarded, the other idle ones are checked at once
-    (``pool.check()``) and the next good connection is handed out, within ``timeout``.
+    (``pool.check()``) and the next good connection is handed out, within ``timeout``. A
+    connection reused through the gate is not checked (it was in use moments ago) unless its
+    socket has something to read: what the server sends when it closes a connection.
     """
 
     __slots__ = (
         "_check",
         "_gate",
         "_get",
+        "_left_pool",
         "_timeout_error",
         "_too_many_error",
+        "_window",
         "counters",
         "isolation_level",
         "raw",
@@ -65,6 +79,7 @@ class PsycopgPoolHandle:
         isolation_level: Any,
         check: Callable[[Any], None] | None = None,
         max_waiting: int = 0,
+        reuse_window: float = 0.0,
     ) -> None:
         # Imported here: with OPTIONS["pool"] False the engine runs without psycopg_pool.
         from psycopg_pool import PoolTimeout, TooManyRequests
@@ -76,7 +91,13 @@ class PsycopgPoolHandle:
         self.isolation_level = isolation_level
         self._check = check
         self._get: Callable[[float], Any] = raw.getconn if check is None else self._getconn_checked
-        self._gate = FairGate(raw.max_size, max_waiting=max_waiting)
+        self._window = reuse_window
+        self._gate = FairGate(
+            raw.max_size, max_waiting=max_waiting, window=reuse_window, give_back=self._to_pool
+        )
+        #: id(connection) -> time.monotonic() when it left psycopg_pool, for the connections
+        #: out of it (with a reuse window).
+        self._left_pool: dict[int, float] = {}
         #: psycopg_pool's own stats count connections being opened as in the pool.
         self.counters = CheckoutCounters()
 
@@ -86,7 +107,7 @@ class PsycopgPoolHandle:
     def _getconn(self) -> Any:
         timeout: float = self.raw.timeout
         try:
-            waited = self._gate.enter(timeout)
+            conn, waited = self._gate.enter(timeout)
         except GateFull as exc:
             raise self._too_many_error(
                 f"the pool {self.raw.name!r} has already {exc.waiting} requests waiting"
@@ -95,8 +116,13 @@ class PsycopgPoolHandle:
             raise self._timeout_error(
                 f"pool {self.raw.name!r}: couldn't get a connection after {timeout:.2f} sec"
             ) from None
+        if conn is not None:
+            if self._check is None or not has_data_to_read(conn):
+                return conn
+            # The server may have closed it: through psycopg_pool and the check.
+            self._gate.unshelve(conn)
         try:
-            return self._get(timeout - waited)
+            conn = self._get(timeout - waited)
         except self._timeout_error as exc:
             self._gate.leave()
             # psycopg_pool says neither which pool timed out nor after the whole wait.
@@ -106,6 +132,9 @@ class PsycopgPoolHandle:
         except BaseException:
             self._gate.leave()
             raise
+        if self._window:
+            self._left_pool[id(conn)] = time.monotonic()
+        return conn
 
     def _getconn_checked(self, remaining: float) -> Any:
         check = self._check
@@ -131,20 +160,36 @@ class PsycopgPoolHandle:
 
     def putconn(self, conn: Any) -> None:
         self.counters.returned()
+        if self._window:
+            left = self._left_pool.get(id(conn))
+            if (
+                left is not None
+                and time.monotonic() - left < self._window
+                and conn.pgconn.transaction_status == _IDLE
+            ):
+                if not self._gate.shelve(conn):
+                    self._to_pool(conn)  # the pool is closing
+                return
         try:
-            self.raw.putconn(conn)
+            self._to_pool(conn)
         finally:
             self._gate.leave()
 
+    def _to_pool(self, conn: Any) -> None:
+        if self._window:
+            self._left_pool.pop(id(conn), None)
+        self.raw.putconn(conn)
+
     def idle(self) -> int:
         available: int = self.raw.get_stats().get("pool_available", 0)
-        return available
+        return available + self._gate.shelved
 
     def connections_created(self) -> tuple[int, float] | None:
         found = self.raw.get_stats()
         return found.get("connections_num", 0), found.get("connections_ms", 0) / 1000
 
     def close(self) -> None:
+        self._gate.close()
         self.raw.close()
 
 
@@ -176,7 +221,9 @@ class DatabaseWrapper(AsapReleaseMixin[dict[str, Any]], PostgresDatabaseWrapper)
         )
         if arguments is None:
             return None
-        return options.pool_config(self.alias, self.settings_dict, arguments)
+        config = options.pool_config(self.alias, self.settings_dict, arguments)
+        window = options.psycopg_pool_reuse_window(self.alias, self.settings_dict, arguments)
+        return dataclasses.replace(config, reuse_window=window)
 
     def _build_pool(self, config: PoolConfig[dict[str, Any]]) -> PsycopgPoolHandle:
         pool_class = compat.require_psycopg_pool()
@@ -206,7 +253,11 @@ class DatabaseWrapper(AsapReleaseMixin[dict[str, Any]], PostgresDatabaseWrapper)
         # several threads open the same pool (psycopg issue 1300).
         pool.open(wait=False)
         return PsycopgPoolHandle(
-            pool, isolation_level=config.isolation_level, check=check, max_waiting=max_waiting
+            pool,
+            isolation_level=config.isolation_level,
+            check=check,
+            max_waiting=max_waiting,
+            reuse_window=config.reuse_window,
         )
 
     @property

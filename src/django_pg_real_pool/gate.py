@@ -1,4 +1,5 @@
-"""First come, first served checkouts for a pool that is not fair by itself.
+"""First come, first served checkouts, and the connections given back moments ago handed out
+first, without a round trip through the pool underneath.
 
 SQLAlchemy's ``QueuePool`` lets a thread that just gave a connection back take it again ahead
 of the threads already waiting: with one checkout per query, a few threads get everything and
@@ -11,14 +12,36 @@ psycopg_pool is fair, but a handover there costs more: its waiter sleeps on a
 handing over still holds, so it sleeps and wakes a second time. With a checkout per query, a
 saturated pool hands a connection over at every query; the gate's waiter sleeps on a bare lock
 that the handover releases, once.
+
+The shelf. With a checkout per query, most connections go back to the pool only to be taken
+out again a few hundred microseconds later. A connection given back while a checkout waits goes
+to that checkout directly, with its slot; given back while nobody waits, it goes on the shelf
+(last in, first out: the warmest connection first, as HikariCP's thread-local list does) and
+the next checkout takes it from there. The pool underneath sees it again when it has stayed on
+the shelf longer than ``window`` seconds (the next checkout, or else the sweeper thread, gives
+it back: within about 1.5 windows, so that an idle application's connections are back where
+``max_idle`` and the checks apply), or when the handle decides it must (``shelve()``'s caller):
+broken, in a transaction, or out of the pool for longer than ``window`` (so that the pool's
+``max_lifetime`` and checks still apply to a busy application's connections).
+
+Every connection on the shelf or held through the gate came out of the pool underneath, and
+the gate admits at most ``capacity`` holders: a checkout that found the shelf empty always
+finds a connection (or room for one) in the pool.
 """
 
 from __future__ import annotations
 
 import _thread
+import logging
+import os
+import select
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+logger = logging.getLogger("django_pg_real_pool")
 
 
 class GateTimeout(Exception):
@@ -34,25 +57,78 @@ class GateFull(Exception):
 
 
 class _Waiter:
-    __slots__ = ("granted", "lock")
+    __slots__ = ("conn", "granted", "lock")
 
     def __init__(self) -> None:
         self.lock = _thread.allocate_lock()
         self.lock.acquire()
         self.granted = False
+        #: The connection handed over with the slot, or None (take one from the pool).
+        self.conn: Any = None
+
+
+def _give_back_quietly(give_back: Callable[[Any], None], conn: Any) -> None:
+    try:
+        give_back(conn)
+    except Exception:  # nobody to raise to: the checkout that found it stale wants another
+        logger.exception("giving a shelved connection back to its pool failed")
+
+
+def has_data_to_read(conn: Any) -> bool:
+    """Whether a psycopg connection's socket has something to read (or cannot be watched): a
+    connection at rest has nothing to read unless the server wrote to it, which it does when
+    it closes the connection (a restart, ``pg_terminate_backend``, an idle timeout)."""
+    try:
+        readable, _, _ = select.select((conn.pgconn.socket,), (), (), 0)
+    except Exception:  # closed, no socket, or one select() cannot watch
+        return True
+    return bool(readable)
 
 
 class FairGate:
-    """At most ``capacity`` holders at once; the others wait in arrival order."""
+    """At most ``capacity`` holders at once; the others wait in arrival order.
 
-    __slots__ = ("_free", "_lock", "_waiters", "capacity", "max_waiting")
+    ``window`` > 0 keeps connections given back on a shelf for that many seconds (see the
+    module docstring); ``give_back`` returns one to the pool underneath (a stale one, or all
+    of them at ``close()``).
+    """
 
-    def __init__(self, capacity: int, *, max_waiting: int = 0) -> None:
+    __slots__ = (
+        "_closed",
+        "_free",
+        "_give_back",
+        "_lock",
+        "_shelf",
+        "_swept",
+        "_waiters",
+        "capacity",
+        "max_waiting",
+        "window",
+    )
+
+    def __init__(
+        self,
+        capacity: int,
+        *,
+        max_waiting: int = 0,
+        window: float = 0.0,
+        give_back: Callable[[Any], None] | None = None,
+    ) -> None:
+        if window and give_back is None:
+            raise ValueError("a shelf (window > 0) needs give_back")
         self.capacity = capacity
         #: 0: no limit on waiting checkouts.
         self.max_waiting = max_waiting
+        #: Seconds a connection may stay on the shelf; 0: no shelf.
+        self.window = window
+        self._give_back = give_back
         self._free = capacity
         self._waiters: deque[_Waiter] = deque()
+        #: (connection, time.monotonic() when shelved), the most recent last.
+        self._shelf: list[tuple[Any, float]] = []
+        self._closed = False
+        #: Whether the sweeper watches this gate's shelf (set and cleared under ``_lock``).
+        self._swept = False
         self._lock = threading.Lock()
 
     @property
@@ -60,9 +136,15 @@ class FairGate:
         """Checkouts waiting for a slot now."""
         return len(self._waiters)
 
-    def enter(self, timeout: float) -> float:
-        """Take a slot, waiting at most ``timeout`` seconds behind the earlier arrivals;
-        return the seconds waited (0.0 when a slot was free).
+    @property
+    def shelved(self) -> int:
+        """Connections on the shelf now."""
+        return len(self._shelf)
+
+    def enter(self, timeout: float) -> tuple[Any, float]:
+        """Take a slot, waiting at most ``timeout`` seconds behind the earlier arrivals; return
+        the connection that came with it (from the shelf or handed over; None: take one from
+        the pool) and the seconds waited (0.0 when a slot was free).
 
         Raises ``GateFull`` at once when ``max_waiting`` checkouts wait already, and
         ``GateTimeout`` when no slot came in time.
@@ -70,11 +152,24 @@ class FairGate:
         with self._lock:
             if self._free and not self._waiters:
                 self._free -= 1
-                return 0.0
-            if self.max_waiting and len(self._waiters) >= self.max_waiting:
-                raise GateFull(len(self._waiters))
-            waiter = _Waiter()
-            self._waiters.append(waiter)
+                shelf = self._shelf
+                if not shelf:
+                    return None, 0.0
+                conn, shelved_at = shelf.pop()
+                if time.monotonic() - shelved_at <= self.window:
+                    return conn, 0.0
+                # The most recent is stale: so are all the others.
+                stale = [conn] + [item[0] for item in shelf]
+                shelf.clear()
+            else:
+                stale = None
+                if self.max_waiting and len(self._waiters) >= self.max_waiting:
+                    raise GateFull(len(self._waiters))
+                waiter = _Waiter()
+                self._waiters.append(waiter)
+        if stale is not None:
+            self._flush(stale)
+            return None, 0.0
         started = time.monotonic()
         deadline = started + timeout
         while not waiter.lock.acquire(timeout=max(deadline - time.monotonic(), 0)):
@@ -84,10 +179,11 @@ class FairGate:
                 if time.monotonic() >= deadline:
                     self._waiters.remove(waiter)
                     raise GateTimeout()
-        return time.monotonic() - started
+        return waiter.conn, time.monotonic() - started
 
     def leave(self) -> None:
-        """Give a slot back: to the oldest waiter if any."""
+        """Give a slot back, without a connection (already back in the pool, or none was
+        taken): to the oldest waiter if any."""
         with self._lock:
             if self._waiters:
                 waiter = self._waiters.popleft()
@@ -95,3 +191,120 @@ class FairGate:
                 waiter.lock.release()
             else:
                 self._free += 1
+
+    def shelve(self, conn: Any) -> bool:
+        """Give a slot back with its connection, to the oldest waiter or onto the shelf; False
+        when the shelf is closed or off: the slot is given back and the caller must give the
+        connection to the pool."""
+        with self._lock:
+            if self._waiters:
+                waiter = self._waiters.popleft()
+                waiter.conn = conn
+                waiter.granted = True
+                waiter.lock.release()
+                return True
+            self._free += 1
+            if self._closed or not self.window:
+                return False
+            self._shelf.append((conn, time.monotonic()))
+            if not self._swept:
+                self._swept = True
+                _SWEEPER.watch(self)
+            return True
+
+    def unshelve(self, conn: Any) -> None:
+        """Hand ``conn``, taken out of ``enter()``, back to the pool underneath (the caller
+        found it unfit to hand out)."""
+        assert self._give_back is not None
+        _give_back_quietly(self._give_back, conn)
+
+    def close(self) -> None:
+        """Give every shelved connection back to the pool; shelve nothing from now on."""
+        with self._lock:
+            self._closed = True
+            shelved = [item[0] for item in self._shelf]
+            self._shelf.clear()
+        self._flush(shelved)
+
+    def sweep(self) -> float | None:
+        """Give back the connections shelved longer than ``window``; the seconds until the
+        next one is due, or None when the shelf is empty (no longer watched)."""
+        with self._lock:
+            shelf = self._shelf
+            now = time.monotonic()
+            due = 0
+            while due < len(shelf) and now - shelf[due][1] > self.window:
+                due += 1
+            stale = [item[0] for item in shelf[:due]]
+            del shelf[:due]
+            if shelf:
+                wait: float | None = shelf[0][1] + self.window - now
+            else:
+                wait = None
+                self._swept = False
+                _SWEEPER.forget(self)
+        self._flush(stale)
+        return wait
+
+    def _flush(self, conns: list[Any]) -> None:
+        assert self._give_back is not None or not conns
+        for conn in conns:
+            _give_back_quietly(self._give_back, conn)  # type: ignore[arg-type]
+
+
+class _Sweeper:
+    """One daemon thread for every gate whose shelf holds connections: gives back those
+    shelved longer than their gate's window when no checkout came to take them. It sleeps
+    while no shelf holds anything."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._gates: set[FairGate] = set()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, gate: FairGate) -> None:
+        """Called with ``gate``'s lock held, as its shelf gets a connection."""
+        with self._lock:
+            self._gates.add(gate)
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="django_pg_real_pool shelf sweeper", daemon=True
+                )
+                self._thread.start()
+        self._wake.set()
+
+    def forget(self, gate: FairGate) -> None:
+        """Called with ``gate``'s lock held, as its shelf is found empty."""
+        with self._lock:
+            self._gates.discard(gate)
+
+    def _run(self) -> None:
+        while True:
+            # Cleared before the gates are read: a gate watched from here on wakes the wait.
+            self._wake.clear()
+            with self._lock:
+                gates = list(self._gates)
+            waits = []
+            for gate in gates:
+                try:
+                    wait = gate.sweep()
+                except Exception:  # never let the thread die: the next round retries
+                    logger.exception("sweeping a pool's shelf failed")
+                    wait = gate.window
+                if wait is not None:
+                    waits.append(wait)
+            # A little late rather than early: one round per due connection.
+            self._wake.wait(max(min(waits), 0.0) + 0.005 if waits else None)
+
+    def after_fork_in_child(self) -> None:
+        """The parent's thread is gone, its lock may be held: start afresh. The inherited
+        gates are never used in the child (pools.py), so none is swept."""
+        self._lock = threading.Lock()
+        self._gates = set()
+        self._wake = threading.Event()
+        self._thread = None
+
+
+_SWEEPER = _Sweeper()
+os.register_at_fork(after_in_child=_SWEEPER.after_fork_in_child)

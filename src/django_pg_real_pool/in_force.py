@@ -60,6 +60,7 @@ def pool_settings(alias: str, settings_dict: Mapping[str, Any]) -> dict[str, Any
             "MAX_WAITING": queue.max_waiting,
             "RESET_ON_RETURN": queue.reset_on_return or False,
             "PRE_PING_SKIP_WINDOW": queue.pre_ping_skip_window,
+            "REUSE_WINDOW": queue.reuse_window,
         }
     given = options.psycopg_pool_options(
         alias, settings_dict, accepted=compat.connection_pool_parameters()
@@ -71,6 +72,8 @@ def pool_settings(alias: str, settings_dict: Mapping[str, Any]) -> dict[str, Any
         if name != "self" and name not in _HIDDEN
     }
     merged = {**defaults, "name": alias, **(given or {})}
+    # Not a ConnectionPool argument: the engine's own, in OPTIONS beside "pool".
+    merged["reuse_window"] = options.psycopg_pool_reuse_window(alias, settings_dict, given or {})
     if merged["max_size"] is None:
         merged["max_size"] = merged["min_size"]
     return {

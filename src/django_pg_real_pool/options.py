@@ -9,6 +9,7 @@ and how to fix it: never a ``TypeError`` from deep inside psycopg_pool or SQLAlc
 from __future__ import annotations
 
 import difflib
+import math
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -21,7 +22,13 @@ from .engines import DJ_DB_CONN_POOL, PSYCOPG_POOL
 ArgumentsT = TypeVar("ArgumentsT")
 
 #: ``OPTIONS`` keys that belong to this package, not to ``psycopg.connect()``.
-ENGINE_OPTION_KEYS = frozenset({"pool", "trace_unclosed_cursors", "reset_on_return"})
+ENGINE_OPTION_KEYS = frozenset(
+    {"pool", "trace_unclosed_cursors", "reset_on_return", "reuse_window"}
+)
+
+#: Seconds a connection given back stays ready for the next checkout without going back
+#: through the pool (``OPTIONS['reuse_window']``, ``POOL_OPTIONS['REUSE_WINDOW']``; see gate.py).
+DEFAULT_REUSE_WINDOW = 0.5
 
 #: What ``reset_on_return`` True runs: every kind of session state, prepared statements too.
 DISCARD_ALL = "DISCARD ALL"
@@ -60,6 +67,9 @@ class PoolConfig(Generic[ArgumentsT]):
     trace_unclosed_cursors: bool
     #: The SQL run on each connection given back (``OPTIONS['reset_on_return']``), or None.
     reset_on_return: str | None = None
+    #: Seconds a connection given back is handed out again without a round trip through the
+    #: pool (``gate.py``); 0: off. Each engine resolves it (``reuse_window()``).
+    reuse_window: float = 0.0
 
 
 def pool_config(
@@ -157,6 +167,53 @@ def check_engine_options(alias: str, options: Mapping[str, Any]) -> None:
     reset_statement(
         setting_name(alias, "OPTIONS", "reset_on_return"), options.get("reset_on_return", False)
     )
+    if options.get("reuse_window") is not None:
+        window_seconds(setting_name(alias, "OPTIONS", "reuse_window"), options["reuse_window"])
+
+
+def psycopg_pool_reuse_window(
+    alias: str, settings_dict: Mapping[str, Any], pool_options: Mapping[str, Any]
+) -> float:
+    """``OPTIONS['reuse_window']`` in force for the psycopg_pool engine, whose resets are
+    ``OPTIONS['reset_on_return']`` and ``OPTIONS['pool']['reset']``."""
+    options = settings_dict.get("OPTIONS") or {}
+    reset = reset_statement(
+        setting_name(alias, "OPTIONS", "reset_on_return"), options.get("reset_on_return", False)
+    )
+    described = None if reset is None else f"reset_on_return ({reset!r})"
+    if pool_options.get("reset") is not None:
+        described = setting_name(alias, "OPTIONS", "pool", "reset")
+    return reuse_window(
+        setting_name(alias, "OPTIONS", "reuse_window"),
+        options.get("reuse_window"),
+        reset=described,
+    )
+
+
+def window_seconds(where: str, value: object) -> float:
+    """A reuse window setting's seconds: a finite number >= 0."""
+    if is_number(value) and value >= 0 and math.isfinite(value):
+        return float(value)
+    raise ImproperlyConfigured(
+        f"{where} must be a number of seconds >= 0 (0: every connection given back goes "
+        f"back through the pool), not {value!r}."
+    )
+
+
+def reuse_window(where: str, value: object, *, reset: str | None) -> float:
+    """The reuse window in force: ``value`` (None: not set) validated, the default when not
+    set, 0 by default when a reset runs on each connection given back (a reused connection
+    would skip it)."""
+    if value is None:
+        return 0.0 if reset else DEFAULT_REUSE_WINDOW
+    window = window_seconds(where, value)
+    if window and reset:
+        raise ImproperlyConfigured(
+            f"{where} is {value!r}, but {reset} runs on each connection given back, and a "
+            "connection reused within the window would skip it. Remove the reuse window (it "
+            "is off by default with a reset on return) or set it to 0, or remove the reset."
+        )
+    return window
 
 
 def psycopg_pool_options(

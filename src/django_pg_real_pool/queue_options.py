@@ -11,11 +11,13 @@ from django.core.exceptions import ImproperlyConfigured
 
 from .engines import DJ_DB_CONN_POOL, PSYCOPG_POOL
 from .options import (
+    DEFAULT_REUSE_WINDOW,
     check_conn_max_age,
     check_engine_options,
     did_you_mean,
     is_number,
     reset_statement,
+    reuse_window,
     setting_name,
 )
 
@@ -33,6 +35,14 @@ QUEUE_POOL_EXTENSIONS: Mapping[str, Any] = {
     "MAX_WAITING": 0,
     "RESET_ON_RETURN": False,
     "PRE_PING_SKIP_WINDOW": 0.5,
+    "REUSE_WINDOW": DEFAULT_REUSE_WINDOW,
+}
+
+
+#: The psycopg_pool engine's OPTIONS keys, and this engine's POOL_OPTIONS key for each.
+_OTHER_ENGINE_OPTIONS: Mapping[str, str] = {
+    "reset_on_return": "RESET_ON_RETURN",
+    "reuse_window": "REUSE_WINDOW",
 }
 
 
@@ -54,13 +64,16 @@ class QueuePoolOptions:
     #: PRE_PING skips a connection given back less than this many seconds ago whose socket
     #: has nothing to read (0: ping at every checkout).
     pre_ping_skip_window: float = 0.5
+    #: A connection given back idle is handed to the next checkout without going back to the
+    #: QueuePool if it left the QueuePool less than this many seconds ago (0: off).
+    reuse_window: float = DEFAULT_REUSE_WINDOW
 
     def as_kwargs(self) -> dict[str, Any]:
         """Keyword arguments of ``sqlalchemy.pool.QueuePool``."""
         return {
             key: value
             for key, value in asdict(self).items()
-            if key not in ("max_waiting", "reset_on_return", "pre_ping_skip_window")
+            if key not in ("max_waiting", "reset_on_return", "pre_ping_skip_window", "reuse_window")
         }
 
 
@@ -78,12 +91,13 @@ def queue_pool_options(alias: str, settings_dict: Mapping[str, Any]) -> QueuePoo
             f"{setting_name(alias, 'POOL_OPTIONS')} (POOL_SIZE, MAX_OVERFLOW, RECYCLE, TIMEOUT, "
             f"PRE_PING, ECHO), or switch to ENGINE {PSYCOPG_POOL!r} to keep OPTIONS['pool']."
         )
-    if "reset_on_return" in options:
-        raise ImproperlyConfigured(
-            f"{setting_name(alias, 'OPTIONS', 'reset_on_return')} belongs to ENGINE "
-            f"{PSYCOPG_POOL!r}; with ENGINE {DJ_DB_CONN_POOL!r} set "
-            f"{setting_name(alias, 'POOL_OPTIONS', 'RESET_ON_RETURN')} instead."
-        )
+    for key, own in _OTHER_ENGINE_OPTIONS.items():
+        if key in options:
+            raise ImproperlyConfigured(
+                f"{setting_name(alias, 'OPTIONS', key)} belongs to ENGINE {PSYCOPG_POOL!r}; "
+                f"with ENGINE {DJ_DB_CONN_POOL!r} set "
+                f"{setting_name(alias, 'POOL_OPTIONS', own)} instead."
+            )
     if pooled:
         check_conn_max_age(alias, settings_dict)
     raw = settings_dict.get("POOL_OPTIONS") or {}
@@ -91,19 +105,7 @@ def queue_pool_options(alias: str, settings_dict: Mapping[str, Any]) -> QueuePoo
     if not isinstance(raw, Mapping):
         raise ImproperlyConfigured(f"{where} must be a dict, not {type(raw).__name__} {raw!r}.")
     known = {**QUEUE_POOL_DEFAULTS, **QUEUE_POOL_EXTENSIONS}
-    valid = ", ".join(known)
-    for key in raw:
-        if key in known:
-            continue
-        if isinstance(key, str) and key.upper() in known:
-            raise ImproperlyConfigured(
-                f"{where} has the key {key!r}; keys must be UPPERCASE: use {key.upper()!r}. "
-                f"Valid keys: {valid}."
-            )
-        hint = did_you_mean(str(key).upper(), known)
-        raise ImproperlyConfigured(
-            f"{where} has an unknown key {key!r}. Valid keys: {valid}.{hint}"
-        )
+    _check_keys(where, raw, known)
     merged = {**known, **raw}
 
     def integer(key: str, minimum: int, meaning: str) -> int:
@@ -135,6 +137,8 @@ def queue_pool_options(alias: str, settings_dict: Mapping[str, Any]) -> QueuePoo
             f"{where}['PRE_PING_SKIP_WINDOW'] only applies with PRE_PING on, and PRE_PING is "
             "False: remove PRE_PING_SKIP_WINDOW, or set PRE_PING to True."
         )
+    reset = reset_statement(f"{where}['RESET_ON_RETURN']", merged["RESET_ON_RETURN"])
+    window = _reuse_window(where, raw, reset=reset, pre_ping=pre_ping, skip_window=skip_window)
     if not pooled:
         # Still validated: a typo must not wait for the day pooling is turned back on.
         return None
@@ -148,6 +152,45 @@ def queue_pool_options(alias: str, settings_dict: Mapping[str, Any]) -> QueuePoo
         pre_ping=pre_ping,
         echo=echo,
         max_waiting=integer("MAX_WAITING", 0, "an integer >= 0 (0 means unlimited)"),
-        reset_on_return=reset_statement(f"{where}['RESET_ON_RETURN']", merged["RESET_ON_RETURN"]),
+        reset_on_return=reset,
         pre_ping_skip_window=float(skip_window),
+        reuse_window=window,
     )
+
+
+def _reuse_window(
+    where: str, raw: Mapping[str, Any], *, reset: str | None, pre_ping: bool, skip_window: float
+) -> float:
+    """REUSE_WINDOW in force: with PRE_PING on at most PRE_PING_SKIP_WINDOW, since a
+    connection reused within the window is not pinged."""
+    window = reuse_window(
+        f"{where}['REUSE_WINDOW']",
+        raw.get("REUSE_WINDOW"),
+        reset=None if reset is None else f"RESET_ON_RETURN ({reset!r})",
+    )
+    if not (pre_ping and window > skip_window):
+        return window
+    if "REUSE_WINDOW" in raw:
+        raise ImproperlyConfigured(
+            f"{where}['REUSE_WINDOW'] is {raw['REUSE_WINDOW']!r}, longer than "
+            f"PRE_PING_SKIP_WINDOW ({skip_window!r}): a connection reused within the window is "
+            "not pinged, so with PRE_PING on it may be at most PRE_PING_SKIP_WINDOW. Lower "
+            "REUSE_WINDOW or raise PRE_PING_SKIP_WINDOW."
+        )
+    return float(skip_window)  # the default follows a shorter skip window
+
+
+def _check_keys(where: str, raw: Mapping[str, Any], known: Mapping[str, Any]) -> None:
+    valid = ", ".join(known)
+    for key in raw:
+        if key in known:
+            continue
+        if isinstance(key, str) and key.upper() in known:
+            raise ImproperlyConfigured(
+                f"{where} has the key {key!r}; keys must be UPPERCASE: use {key.upper()!r}. "
+                f"Valid keys: {valid}."
+            )
+        hint = did_you_mean(str(key).upper(), known)
+        raise ImproperlyConfigured(
+            f"{where} has an unknown key {key!r}. Valid keys: {valid}.{hint}"
+        )

@@ -10,7 +10,6 @@ which is keyed by alias only, survives ``fork()`` and ignores settings changes.
 from __future__ import annotations
 
 import logging
-import select
 import time
 from collections.abc import Callable
 from typing import Any
@@ -34,7 +33,12 @@ from django_pg_real_pool import _internals, options, pools  # noqa: E402
 from django_pg_real_pool.counters import CheckoutCounters  # noqa: E402
 from django_pg_real_pool.creation import DatabaseCreation  # noqa: E402
 from django_pg_real_pool.features import DatabaseFeatures  # noqa: E402
-from django_pg_real_pool.gate import FairGate, GateFull, GateTimeout  # noqa: E402
+from django_pg_real_pool.gate import (  # noqa: E402
+    FairGate,
+    GateFull,
+    GateTimeout,
+    has_data_to_read,
+)
 from django_pg_real_pool.options import PoolConfig  # noqa: E402
 from django_pg_real_pool.queue_options import QueuePoolOptions, queue_pool_options  # noqa: E402
 from django_pg_real_pool.release import AsapReleaseMixin  # noqa: E402
@@ -77,11 +81,7 @@ def _used_moments_ago(conn: Any, window: float) -> bool:
     returned = getattr(conn, _RETURNED_AT, None)
     if returned is None or time.monotonic() - returned > window or conn.closed:
         return False
-    try:
-        readable, _, _ = select.select((conn.pgconn.socket,), (), (), 0)
-    except (OSError, ValueError, psycopg.Error):
-        return False  # no socket, or one select() cannot watch: ping
-    return not readable
+    return not has_data_to_read(conn)
 
 
 class QueuePoolHandle:
@@ -90,14 +90,24 @@ class QueuePoolHandle:
     A ``FairGate`` of POOL_SIZE + MAX_OVERFLOW slots orders the checkouts, enforces TIMEOUT
     and MAX_WAITING, so the pool underneath always has a connection (or room for one) for a
     checkout that passed the gate. With unlimited overflow (-1) nobody waits: no gate.
+
+    With a reuse window (REUSE_WINDOW, ``gate.py``), a connection given back idle goes to the
+    next checkout through the gate, still checked out of the QueuePool, as long as it left the
+    QueuePool less than the window ago: each connection still goes back to the QueuePool at
+    least that often, where RECYCLE and PRE_PING apply. One reused with PRE_PING on is not
+    pinged (the window is at most PRE_PING_SKIP_WINDOW) unless its socket has something to
+    read, as ``PingDialect`` skips pings.
     """
 
     __slots__ = (
         "_gate",
+        "_left_pool",
         "_out",
+        "_pre_ping",
         "_reset",
         "_stamp_returns",
         "_timeout",
+        "_window",
         "alias",
         "counters",
         "isolation_level",
@@ -112,6 +122,7 @@ class QueuePoolHandle:
         isolation_level: Any,
         arguments: QueuePoolOptions,
         reset: Callable[[Any], None] | None = None,
+        reuse_window: float = 0.0,
     ) -> None:
         self.raw = raw
         #: RESET_ON_RETURN, run on the psycopg connection before it goes back.
@@ -121,13 +132,21 @@ class QueuePoolHandle:
         self.alias = alias
         self.isolation_level = isolation_level
         self._timeout = arguments.timeout
+        self._pre_ping = arguments.pre_ping
+        #: No gate, no reuse through it.
+        self._window = reuse_window if arguments.max_overflow >= 0 else 0.0
         self._gate = (
             FairGate(
-                arguments.pool_size + arguments.max_overflow, max_waiting=arguments.max_waiting
+                arguments.pool_size + arguments.max_overflow,
+                max_waiting=arguments.max_waiting,
+                window=self._window,
+                give_back=self._to_pool,
             )
             if arguments.max_overflow >= 0
             else None
         )
+        #: id(proxy) -> time.monotonic() when it left the QueuePool (with a reuse window).
+        self._left_pool: dict[int, float] = {}
         self.counters = CheckoutCounters()
         #: The connections checked out, by id. A forked child keeps the parent's entries (and
         #: so these) referenced, so that none is garbage-collected there: psycopg would warn
@@ -141,7 +160,7 @@ class QueuePoolHandle:
         gate = self._gate
         if gate is not None:
             try:
-                gate.enter(self._timeout)
+                fairy, _ = gate.enter(self._timeout)
             except GateFull as exc:
                 # Refused at once, as psycopg_pool does; CheckoutCounters counts it.
                 raise TooManyRequests(
@@ -153,6 +172,11 @@ class QueuePoolHandle:
                     f"{self._timeout:.2f} sec (all {gate.capacity} connections in use, "
                     f"POOL_SIZE + MAX_OVERFLOW)"
                 ) from None
+            if fairy is not None:
+                if not (self._pre_ping and has_data_to_read(fairy.dbapi_connection)):
+                    return fairy
+                # The server may have closed it: through the QueuePool and its ping.
+                gate.unshelve(fairy)
         try:
             fairy = self.raw.connect()
         except BaseException as exc:
@@ -167,23 +191,46 @@ class QueuePoolHandle:
                 ) from exc
             raise
         self._out[id(fairy)] = fairy
+        if self._window:
+            self._left_pool[id(fairy)] = time.monotonic()
         return _internals.expose_driver_info(fairy)
 
     def putconn(self, conn: Any) -> None:
-        self._out.pop(id(conn), None)
         self.counters.returned()
+        raw = conn.dbapi_connection
+        if self._stamp_returns and raw is not None:
+            # Its last use, for PingDialect: also when it goes back to the pool from the gate.
+            setattr(raw, _RETURNED_AT, time.monotonic())
+        if self._window:
+            left = self._left_pool.get(id(conn))
+            if (
+                left is not None
+                and time.monotonic() - left < self._window
+                and raw is not None
+                and raw.pgconn.transaction_status == _IDLE
+            ):
+                assert self._gate is not None
+                if not self._gate.shelve(conn):
+                    self._to_pool(conn)  # the pool is closing
+                return
         try:
-            raw = conn.dbapi_connection
-            if raw is not None and self._clean(conn, raw) and self._stamp_returns:
-                setattr(raw, _RETURNED_AT, time.monotonic())
-            conn.close()
+            self._to_pool(conn)
         finally:
             if self._gate is not None:
                 self._gate.leave()
 
-    def _clean(self, fairy: Any, raw: Any) -> bool:
-        """Roll back what a connection given back left open, then RESET_ON_RETURN; False
-        when that failed and the connection was invalidated (the pool replaces it).
+    def _to_pool(self, conn: Any) -> None:
+        self._out.pop(id(conn), None)
+        if self._window:
+            self._left_pool.pop(id(conn), None)
+        raw = conn.dbapi_connection
+        if raw is not None:
+            self._clean(conn, raw)
+        conn.close()
+
+    def _clean(self, fairy: Any, raw: Any) -> None:
+        """Roll back what a connection given back left open, then RESET_ON_RETURN; when that
+        fails, invalidate the connection (the pool replaces it).
 
         The pool's own reset (SQLAlchemy's ``reset_on_return``) is off: it called
         ``rollback()`` on every return, and psycopg's rollback of an idle connection, a no-op,
@@ -198,18 +245,18 @@ class QueuePoolHandle:
                 logger.warning("RESET_ON_RETURN failed on a connection of %r: %s", self.alias, exc)
             # Broken, or not clean: the pool must not hand it out again.
             fairy.invalidate()
-            return False
-        return True
 
     def idle(self) -> int:
         checked_in: int = self.raw.checkedin()
-        return checked_in
+        return checked_in + (0 if self._gate is None else self._gate.shelved)
 
     def connections_created(self) -> None:
         return None  # SQLAlchemy's QueuePool does not count or time new connections
 
     def close(self) -> None:
         _internals.unlist_from_dj_db_conn_pool(self.alias, self.raw)
+        if self._gate is not None:
+            self._gate.close()
         self.raw.dispose()
 
 
@@ -267,6 +314,7 @@ class DatabaseWrapper(AsapReleaseMixin[QueuePoolOptions], PostgresDatabaseWrappe
             isolation_level=config.isolation_level,
             arguments=config.arguments,
             reset=None if reset is None else session_reset(reset, configure),
+            reuse_window=config.arguments.reuse_window,
         )
 
     @property

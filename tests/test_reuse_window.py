@@ -1,0 +1,292 @@
+"""The reuse window (OPTIONS['reuse_window'], POOL_OPTIONS['REUSE_WINDOW']): a connection given
+back idle goes to the next checkout without a round trip through the pool, and still goes back
+to the pool within the window, where max_lifetime/RECYCLE, max_idle and the checks apply."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from typing import Any
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+from django.db import connections
+
+from django_pg_real_pool import engines, in_force
+from django_pg_real_pool.gate import FairGate
+from django_pg_real_pool.testing.backends import backend_pid
+from django_pg_real_pool.testing.saturation import wait_until
+from server_sessions import sessions
+
+PSYCOPG, DJ = engines.PSYCOPG_POOL, engines.DJ_DB_CONN_POOL
+
+
+def _in_force(engine: str, **settings: Any) -> dict[str, Any]:
+    entry = {"ENGINE": engine, "NAME": "app", **settings}
+    if engine == PSYCOPG:
+        entry.setdefault("OPTIONS", {}).setdefault("pool", True)
+    return in_force.pool_settings("web", entry)
+
+
+def _refused(engine: str, message: str, **settings: Any) -> None:
+    with pytest.raises(ImproperlyConfigured, match=re.escape(message)):
+        _in_force(engine, **settings)
+
+
+# -- settings -------------------------------------------------------------------------------
+
+
+def test_the_default_window_is_half_a_second_on_both_engines() -> None:
+    assert _in_force(PSYCOPG)["reuse_window"] == 0.5
+    assert _in_force(DJ)["REUSE_WINDOW"] == 0.5
+
+
+@pytest.mark.parametrize("value", [-1, "0.5", True, float("inf"), float("nan")])
+def test_a_window_that_is_not_seconds_is_refused(value: Any) -> None:
+    _refused(
+        PSYCOPG,
+        "DATABASES['web']['OPTIONS']['reuse_window'] must be a number of seconds >= 0 "
+        f"(0: every connection given back goes back through the pool), not {value!r}.",
+        OPTIONS={"pool": True, "reuse_window": value},
+    )
+    _refused(
+        DJ,
+        "DATABASES['web']['POOL_OPTIONS']['REUSE_WINDOW'] must be a number of seconds >= 0 "
+        f"(0: every connection given back goes back through the pool), not {value!r}.",
+        POOL_OPTIONS={"REUSE_WINDOW": value},
+    )
+
+
+def test_a_reset_on_return_turns_the_default_window_off() -> None:
+    assert _in_force(PSYCOPG, OPTIONS={"pool": True, "reset_on_return": True})["reuse_window"] == 0
+    assert _in_force(DJ, POOL_OPTIONS={"RESET_ON_RETURN": True})["REUSE_WINDOW"] == 0
+    reset_callback = {"pool": {"reset": lambda conn: None}}
+    assert _in_force(PSYCOPG, OPTIONS=reset_callback)["reuse_window"] == 0
+
+
+def test_a_window_with_a_reset_on_return_is_refused() -> None:
+    _refused(
+        PSYCOPG,
+        "DATABASES['web']['OPTIONS']['reuse_window'] is 0.5, but reset_on_return ('DISCARD ALL') "
+        "runs on each connection given back, and a connection reused within the window would "
+        "skip it.",
+        OPTIONS={"pool": True, "reset_on_return": True, "reuse_window": 0.5},
+    )
+    _refused(
+        PSYCOPG,
+        "but DATABASES['web']['OPTIONS']['pool']['reset'] runs on each connection given back",
+        OPTIONS={"pool": {"reset": lambda conn: None}, "reuse_window": 1},
+    )
+    _refused(
+        DJ,
+        "DATABASES['web']['POOL_OPTIONS']['REUSE_WINDOW'] is 0.2, but RESET_ON_RETURN "
+        "('DISCARD ALL') runs on each connection given back",
+        POOL_OPTIONS={"RESET_ON_RETURN": True, "REUSE_WINDOW": 0.2},
+    )
+    # 0 says the same as the reset: accepted.
+    assert _in_force(DJ, POOL_OPTIONS={"RESET_ON_RETURN": True, "REUSE_WINDOW": 0})[
+        "REUSE_WINDOW"
+    ] == (0)
+
+
+def test_the_dj_engine_window_stays_within_the_pre_ping_skip_window() -> None:
+    _refused(
+        DJ,
+        "DATABASES['web']['POOL_OPTIONS']['REUSE_WINDOW'] is 2, longer than PRE_PING_SKIP_WINDOW "
+        "(0.5): a connection reused within the window is not pinged",
+        POOL_OPTIONS={"REUSE_WINDOW": 2},
+    )
+    assert _in_force(DJ, POOL_OPTIONS={"PRE_PING_SKIP_WINDOW": 0.1})["REUSE_WINDOW"] == 0.1
+    assert _in_force(DJ, POOL_OPTIONS={"PRE_PING_SKIP_WINDOW": 0})["REUSE_WINDOW"] == 0
+    no_ping = {"PRE_PING": False, "REUSE_WINDOW": 2}
+    assert _in_force(DJ, POOL_OPTIONS=no_ping)["REUSE_WINDOW"] == 2
+
+
+def test_each_engine_names_the_other_engines_key() -> None:
+    _refused(
+        DJ,
+        "DATABASES['web']['OPTIONS']['reuse_window'] belongs to ENGINE 'django_pg_real_pool'; "
+        "with ENGINE 'django_pg_real_pool.dj_db_conn_pool' set "
+        "DATABASES['web']['POOL_OPTIONS']['REUSE_WINDOW'] instead.",
+        OPTIONS={"reuse_window": 0.5},
+    )
+
+
+# -- the gate's shelf -----------------------------------------------------------------------
+
+
+class _Pool:
+    """What a gate gives connections back to."""
+
+    def __init__(self) -> None:
+        self.given_back: list[str] = []
+
+    def give_back(self, conn: Any) -> None:
+        self.given_back.append(conn)
+
+
+def test_the_warmest_connection_is_handed_out_first() -> None:
+    gate = FairGate(3, window=60, give_back=_Pool().give_back)
+    for _ in range(3):
+        assert gate.enter(1) == (None, 0.0)
+    for conn in ("a", "b", "c"):
+        assert gate.shelve(conn)
+    assert gate.shelved == 3
+    assert [gate.enter(1)[0] for _ in range(3)] == ["c", "b", "a"]
+    assert gate.shelved == 0
+
+
+def test_a_stale_shelf_goes_back_to_the_pool_at_the_next_checkout() -> None:
+    pool = _Pool()
+    gate = FairGate(2, window=0.05, give_back=pool.give_back)
+    gate.enter(1), gate.enter(1)
+    gate.shelve("a"), gate.shelve("b")
+    shelved = time.monotonic()
+    # The age of the shelf is what is tested, not a synchronisation.
+    wait_until(lambda: time.monotonic() - shelved > 0.06, what="the window passed")
+    with gate._lock:  # the sweeper must not be the one that finds them here
+        gate._swept = True
+    conn, _ = gate.enter(1)
+    assert conn is None or pool.given_back, "a stale connection was handed out"
+    assert sorted(pool.given_back) == ["a", "b"]
+
+
+def test_a_connection_given_back_goes_to_the_oldest_waiter_with_its_slot() -> None:
+    pool = _Pool()
+    gate = FairGate(1, window=60, give_back=pool.give_back)
+    gate.enter(1)
+    got: list[Any] = []
+    waiter = threading.Thread(target=lambda: got.append(gate.enter(10)[0]), daemon=True)
+    waiter.start()
+    wait_until(lambda: gate.waiting == 1, what="a waiter")
+    assert gate.shelve("a")
+    waiter.join(10)
+    assert got == ["a"]
+    assert gate.shelved == 0
+    assert not pool.given_back
+
+
+def test_the_sweeper_gives_an_idle_shelf_back() -> None:
+    pool = _Pool()
+    gate = FairGate(2, window=0.05, give_back=pool.give_back)
+    gate.enter(1), gate.enter(1)
+    gate.shelve("a"), gate.shelve("b")
+    wait_until(lambda: len(pool.given_back) == 2, timeout=5, what="the sweeper gave both back")
+    assert gate.shelved == 0
+    # Both slots are free again, and the shelf is empty.
+    assert gate.enter(1) == (None, 0.0)
+    assert gate.enter(1) == (None, 0.0)
+
+
+def test_a_closed_gate_gives_its_shelf_back_and_shelves_nothing() -> None:
+    pool = _Pool()
+    gate = FairGate(2, window=60, give_back=pool.give_back)
+    gate.enter(1), gate.enter(1)
+    gate.shelve("a")
+    gate.close()
+    assert pool.given_back == ["a"]
+    assert not gate.shelve("b"), "shelved on a closed gate: the caller must give it back"
+    assert gate.shelved == 0
+
+
+# -- on a real server, both engines ---------------------------------------------------------
+
+
+def _settings(pool_settings: Any, engine: str, database: Any, **extra: Any) -> dict[str, Any]:
+    settings = pool_settings(engine, database=database, max_size=4, min_size=4, **extra)
+    return settings
+
+
+def _pool_idle(alias: str) -> int:
+    """Idle connections as the pool underneath counts them (the shelf's are out of it)."""
+    raw = connections[alias].pool
+    if connections[alias].settings_dict["ENGINE"] == PSYCOPG:
+        return int(raw.get_stats().get("pool_available", 0))
+    return int(raw.checkedin())
+
+
+@pytest.mark.parametrize("engine", ["real_pool", "real_pool_dj"])
+def test_queries_in_a_row_run_on_the_warmest_connection(
+    engine, pool_settings, pool_alias, pg_test_database
+) -> None:
+    alias = pool_alias(_settings(pool_settings, engine, pg_test_database))
+    pids = {backend_pid(alias) for _ in range(20)}
+    assert len(pids) == 1, f"20 queries in a row ran on {len(pids)} connections"
+
+
+def test_without_a_window_every_checkout_goes_through_psycopg_pool(
+    pool_settings, pool_alias, pg_test_database
+) -> None:
+    settings = _settings(pool_settings, "real_pool", pg_test_database)
+    settings["OPTIONS"]["reuse_window"] = 0
+    alias = pool_alias(settings)
+    backend_pid(alias)
+    before = connections[alias].pool.get_stats().get("requests_num", 0)
+    for _ in range(10):
+        backend_pid(alias)
+    assert connections[alias].pool.get_stats()["requests_num"] - before == 10
+
+
+@pytest.mark.parametrize("engine", ["real_pool", "real_pool_dj"])
+def test_an_idle_application_gives_its_connections_back_to_the_pool(
+    engine, pool_settings, pool_alias, pool_stats, pg_test_database
+) -> None:
+    alias = pool_alias(_settings(pool_settings, engine, pg_test_database))
+    backend_pid(alias)
+    # Idle for the plugin's stats at once (the shelf counts as idle), back in the pool
+    # underneath within about 1.5 windows.
+    assert pool_stats(alias).in_use == 0
+    wait_until(
+        lambda: _pool_idle(alias) == len(sessions(pg_test_database)),
+        timeout=5,
+        what="every connection is back in the pool underneath",
+    )
+
+
+@pytest.mark.timing
+@pytest.mark.parametrize("engine", ["real_pool", "real_pool_dj"])
+def test_a_busy_connection_is_still_recycled(
+    engine, pool_settings, pool_alias, pg_test_database
+) -> None:
+    settings = _settings(pool_settings, engine, pg_test_database, max_lifetime=1)
+    alias = pool_alias(settings)
+    first = backend_pid(alias)
+    # Queries back to back, never a pause for the sweeper: the window alone sends the
+    # connection back to the pool, which replaces it after its lifetime.
+    deadline = time.monotonic() + 15
+    while backend_pid(alias) == first:
+        assert time.monotonic() < deadline, "a connection in constant use was never recycled"
+
+
+@pytest.mark.parametrize("engine", ["real_pool", "real_pool_dj"])
+def test_a_shelved_connection_the_server_closed_is_replaced(
+    engine, pool_settings, pool_alias, terminate_backends, pg_test_database
+) -> None:
+    settings = pool_settings(engine, database=pg_test_database, max_size=1, health_checks=True)
+    if engine == "real_pool":
+        settings["OPTIONS"]["reuse_window"] = 60
+    else:
+        settings["POOL_OPTIONS"].update(PRE_PING_SKIP_WINDOW=60, REUSE_WINDOW=60)
+    alias = pool_alias(settings)
+    dead = backend_pid(alias)
+    assert terminate_backends(pg_test_database) == 1
+    # Within the window, on the shelf, but the socket says the server hung up: checked
+    # (pinged), replaced, and the query runs.
+    assert backend_pid(alias) != dead
+
+
+@pytest.mark.parametrize("engine", ["real_pool", "real_pool_dj"])
+def test_closing_the_pool_closes_the_shelved_connections(
+    engine, pool_settings, pool_alias, pg_test_database
+) -> None:
+    settings = pool_settings(engine, database=pg_test_database, max_size=2, min_size=1)
+    if engine == "real_pool":
+        settings["OPTIONS"]["reuse_window"] = 60
+    else:
+        assert settings["POOL_OPTIONS"]["PRE_PING"] is False
+        settings["POOL_OPTIONS"]["REUSE_WINDOW"] = 60
+    alias = pool_alias(settings)
+    backend_pid(alias)
+    connections[alias].close_pool()
+    wait_until(lambda: not sessions(pg_test_database), timeout=10, what="every session closed")
