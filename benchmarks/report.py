@@ -139,8 +139,9 @@ def cell(row: dict[str, Any] | None, kind: str) -> str:
 
 def throughput_lines(rows: list[dict[str, Any]], sizes: Any) -> list[str]:
     lines = [
-        f"{sizes.cell_seconds:g} s per cell, {sizes.throughput_repeats} repeats, contenders "
-        "alternating cell by cell; medians over the repeats, the ratio to the stock pool taken "
+        f"{sizes.cell_seconds:g} s per cell in {sizes.throughput_slices} slices, "
+        f"{sizes.throughput_repeats} repeats, contenders alternating slice by slice; medians "
+        "over the repeats, the ratio to the stock pool taken "
         "within each repeat (range min-max). A pool of 16 serves 1 or 4 threads as a pool of 4 "
         "does (no thread waits), so those cells ran once, at pool 4; the contenders without a "
         "pool ran once per thread count and work.",

@@ -61,6 +61,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, help="throughput repeats")
     parser.add_argument("--cell-seconds", type=float, help="seconds per throughput cell")
     parser.add_argument(
+        "--slices", type=int, help="throughput slices per cell, contenders alternating"
+    )
+    parser.add_argument(
         "--server-start-compare",
         action="store_true",
         help="also time pytest-postgresql and plain pg_ctl (the bench extra)",
@@ -80,6 +83,7 @@ def make_plan(args: argparse.Namespace) -> Plan:
             ("per_query_rounds", args.rounds),
             ("throughput_repeats", args.repeats),
             ("cell_seconds", args.cell_seconds),
+            ("throughput_slices", args.slices),
         )
         if value is not None
     }

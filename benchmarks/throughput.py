@@ -15,9 +15,10 @@ from .contenders import REFERENCE, THROUGHPUT, Contender
 from .plan import Cell, Plan
 from .progress import Progress
 from .summary import jain_index, ratio_spread, spread
+from .worker import percentile
 from .workers import WorkerProcess, started
 
-__all__ = ["FAIRNESS_CELL", "alias_of", "run", "spec", "summarize"]
+__all__ = ["FAIRNESS_CELL", "alias_of", "merge_slices", "run", "spec", "summarize"]
 
 #: The cells whose per-thread completions tell how fair checkouts are: 16 threads, pool 4.
 FAIRNESS_CELL = (16, 4)
@@ -55,26 +56,64 @@ def run(
                 processes.append({"contender": contender.name, "repeat": repeat, **setup})
             for position, measured in schedule:
                 progress.step(THROUGHPUT, f"{position.label} (repeat {repeat + 1})")
+                slices: dict[str, list[dict[str, Any]]] = {c.name: [] for c, _ in measured}
+                for number in range(plan.sizes.throughput_slices):
+                    # A B C, C B A, ...: each contender as often early as late in the cell.
+                    order = measured if number % 2 == 0 else measured[::-1]
+                    for contender, cell in order:
+                        slices[contender.name].append(
+                            by_name[contender.name].ask(
+                                "throughput",
+                                alias=alias_of(cell.pool),
+                                threads=cell.threads,
+                                work=cell.work,
+                                duration=plan.sizes.cell_seconds / plan.sizes.throughput_slices,
+                                keep_latencies=True,
+                            )
+                        )
                 for contender, cell in measured:
-                    result = by_name[contender.name].ask(
-                        "throughput",
-                        alias=alias_of(cell.pool),
-                        threads=cell.threads,
-                        work=cell.work,
-                        duration=plan.sizes.cell_seconds,
-                    )
                     runs.append(
                         {
                             "contender": contender.name,
                             "threads": cell.threads,
                             "pool": cell.pool,
                             "work": cell.work,
-                            **result,
+                            **merge_slices(slices[contender.name]),
                         }
                     )
         progress.end_step()
         repeats.append(runs)
     return {"reference": REFERENCE.name, "processes": processes, "repeats": repeats}
+
+
+def merge_slices(slices: list[dict[str, Any]]) -> dict[str, Any]:
+    """One cell's result from its slices' (the worker's ``throughput`` with its latencies)."""
+    latencies = sorted(latency for one in slices for latency in one["latencies"])
+    with_tail = sum(one["completed_with_tail"] for one in slices)
+    cpu = sum(
+        one["cpu_per_request"] * one["completed_with_tail"]
+        for one in slices
+        if one["cpu_per_request"] is not None
+    )
+    return {
+        "duration": sum(one["duration"] for one in slices),
+        "completed": sum(one["completed"] for one in slices),
+        "completed_with_tail": with_tail,
+        "tail_seconds": max(one["tail_seconds"] for one in slices),
+        "per_thread": [
+            sum(counts) for counts in zip(*(one["per_thread"] for one in slices), strict=True)
+        ],
+        "latency": {
+            "p50": percentile(latencies, 0.50),
+            "p90": percentile(latencies, 0.90),
+            "p99": percentile(latencies, 0.99),
+            "max": latencies[-1] if latencies else None,
+        },
+        "cpu_per_request": cpu / with_tail if with_tail else None,
+        "failures": sum(one["failures"] for one in slices),
+        "failure_samples": sorted({s for one in slices for s in one["failure_samples"]})[:5],
+        "slices": len(slices),
+    }
 
 
 def _find(

@@ -216,9 +216,12 @@ def percentile(ordered: list[float], fraction: float) -> float | None:
     return ordered[rank - 1]
 
 
-def throughput(alias: str, threads: int, work: float, duration: float) -> dict[str, Any]:
+def throughput(
+    alias: str, threads: int, work: float, duration: float, keep_latencies: bool = False
+) -> dict[str, Any]:
     """``threads`` threads serve requests (query, ``work`` seconds of sleep, query) for
-    ``duration`` seconds after one untimed request each."""
+    ``duration`` seconds after one untimed request each; with ``keep_latencies``, every
+    request's latency too (for merging slices)."""
     state: dict[str, float] = {}
 
     def begin() -> None:  # the barrier's action: runs once, as every thread is ready
@@ -267,7 +270,7 @@ def throughput(alias: str, threads: int, work: float, duration: float) -> dict[s
     cpu = time.process_time() - state["cpu"]
     everything = sorted(latency for per_thread in latencies for latency in per_thread)
     all_failures = [failure for per_thread in failures for failure in per_thread]
-    return {
+    found = {
         "duration": duration,
         "completed": sum(counted),
         "completed_with_tail": len(everything),
@@ -283,6 +286,9 @@ def throughput(alias: str, threads: int, work: float, duration: float) -> dict[s
         "failures": len(all_failures),
         "failure_samples": sorted(set(all_failures))[:5],
     }
+    if keep_latencies:
+        found["latencies"] = everything
+    return found
 
 
 def answer(out: TextIO, message: dict[str, Any]) -> None:
