@@ -29,9 +29,9 @@ class Sizes:
     """How many processes, rounds and seconds each scenario takes."""
 
     per_query_processes: int = 4
-    per_query_rounds: int = 3
+    per_query_rounds: int = 5
     chunk_seconds: float = 0.06
-    throughput_repeats: int = 5
+    throughput_repeats: int = 4
     cell_seconds: float = 0.5
     #: Each cell's seconds are cut in this many slices, the contenders alternating slice by
     #: slice: the machine's drift and the scheduler's placement of threads change within

@@ -81,7 +81,22 @@ def _used_moments_ago(conn: Any, window: float) -> bool:
     returned = getattr(conn, _RETURNED_AT, None)
     if returned is None or time.monotonic() - returned > window or conn.closed:
         return False
-    return not has_data_to_read(conn)
+    return not _server_may_have_closed(conn)
+
+
+#: A connection given back less than this long ago is handed out without a look at its
+#: socket (a system call, which also lets every other thread take the GIL): a server that
+#: closed it within that millisecond is no different from one that closes it during the next
+#: query, which fails either way. Under load, handovers and back-to-back queries are all
+#: within it.
+_SOCKET_LOOK_AFTER = 0.001
+
+
+def _server_may_have_closed(conn: Any) -> bool:
+    returned = getattr(conn, _RETURNED_AT, None)
+    if returned is not None and time.monotonic() - returned < _SOCKET_LOOK_AFTER:
+        return False
+    return has_data_to_read(conn)
 
 
 class QueuePoolHandle:
@@ -173,7 +188,7 @@ class QueuePoolHandle:
                     f"POOL_SIZE + MAX_OVERFLOW)"
                 ) from None
             if fairy is not None:
-                if not (self._pre_ping and has_data_to_read(fairy.dbapi_connection)):
+                if not (self._pre_ping and _server_may_have_closed(fairy.dbapi_connection)):
                     return fairy
                 # The server may have closed it: through the QueuePool and its ping.
                 gate.unshelve(fairy)
