@@ -14,6 +14,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import connections
 
 from django_pg_real_pool import engines, in_force
+from django_pg_real_pool import gate as gate_module
 from django_pg_real_pool.gate import FairGate
 from django_pg_real_pool.testing.backends import backend_pid
 from django_pg_real_pool.testing.saturation import wait_until
@@ -213,6 +214,20 @@ def test_queries_in_a_row_run_on_the_warmest_connection(
     alias = pool_alias(_settings(pool_settings, engine, pg_test_database))
     pids = {backend_pid(alias) for _ in range(20)}
     assert len(pids) == 1, f"20 queries in a row ran on {len(pids)} connections"
+
+
+def test_queries_in_a_row_do_not_wake_the_sweeper_each_time(
+    pool_settings, pool_alias, pg_test_database
+) -> None:
+    alias = pool_alias(_settings(pool_settings, "real_pool", pg_test_database))
+    backend_pid(alias)
+    before = gate_module._SWEEPER.rounds
+    for _ in range(300):
+        backend_pid(alias)
+    # Each query shelves its connection and the next takes it back: the shelf is empty half
+    # of the time, which must not wake the sweeper thread at every query (a lock, a
+    # notification and a GIL switch each). It may run a few rounds per window (0.5 s).
+    assert gate_module._SWEEPER.rounds - before < 30
 
 
 def test_without_a_window_every_checkout_goes_through_psycopg_pool(

@@ -95,6 +95,7 @@ class FairGate:
 
     __slots__ = (
         "_closed",
+        "_empty_sweeps",
         "_free",
         "_give_back",
         "_lock",
@@ -129,6 +130,8 @@ class FairGate:
         self._closed = False
         #: Whether the sweeper watches this gate's shelf (set and cleared under ``_lock``).
         self._swept = False
+        #: Sweeps in a row that found the shelf empty (the gate is forgotten after a few).
+        self._empty_sweeps = 0
         self._lock = threading.Lock()
 
     @property
@@ -209,6 +212,7 @@ class FairGate:
             self._shelf.append((conn, time.monotonic()))
             if not self._swept:
                 self._swept = True
+                self._empty_sweeps = 0
                 _SWEEPER.watch(self)
             return True
 
@@ -238,7 +242,13 @@ class FairGate:
             stale = [item[0] for item in shelf[:due]]
             del shelf[:due]
             if shelf:
+                self._empty_sweeps = 0
                 wait: float | None = shelf[0][1] + self.window - now
+            elif self._empty_sweeps < _EMPTY_SWEEPS_BEFORE_FORGET:
+                # Empty at this instant, which a busy gate often is (every connection out):
+                # watched a while longer, or each shelve would wake the sweeper again.
+                self._empty_sweeps += 1
+                wait = self.window
             else:
                 wait = None
                 self._swept = False
@@ -252,6 +262,11 @@ class FairGate:
             _give_back_quietly(self._give_back, conn)  # type: ignore[arg-type]
 
 
+#: Sweeps in a row that must find a gate's shelf empty before the sweeper stops watching it:
+#: a gate is forgotten only after about this many windows without a shelved connection seen.
+_EMPTY_SWEEPS_BEFORE_FORGET = 2
+
+
 class _Sweeper:
     """One daemon thread for every gate whose shelf holds connections: gives back those
     shelved longer than their gate's window when no checkout came to take them. It sleeps
@@ -262,6 +277,8 @@ class _Sweeper:
         self._gates: set[FairGate] = set()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
+        #: Rounds the thread has run (each sweeps every watched gate), for tests.
+        self.rounds = 0
 
     def watch(self, gate: FairGate) -> None:
         """Called with ``gate``'s lock held, as its shelf gets a connection."""
@@ -283,6 +300,7 @@ class _Sweeper:
         while True:
             # Cleared before the gates are read: a gate watched from here on wakes the wait.
             self._wake.clear()
+            self.rounds += 1
             with self._lock:
                 gates = list(self._gates)
             waits = []
@@ -304,6 +322,7 @@ class _Sweeper:
         self._gates = set()
         self._wake = threading.Event()
         self._thread = None
+        self.rounds = 0
 
 
 _SWEEPER = _Sweeper()
