@@ -17,7 +17,7 @@ from django_pg_real_pool import engines, in_force
 from django_pg_real_pool import gate as gate_module
 from django_pg_real_pool.gate import FairGate
 from django_pg_real_pool.testing.backends import backend_pid
-from django_pg_real_pool.testing.saturation import wait_until
+from django_pg_real_pool.testing.saturation import HeldConnections, wait_until
 from server_sessions import sessions
 
 PSYCOPG, DJ = engines.PSYCOPG_POOL, engines.DJ_DB_CONN_POOL
@@ -295,12 +295,30 @@ def test_a_shelved_connection_the_server_closed_is_replaced(
 def test_closing_the_pool_closes_the_shelved_connections(
     engine, pool_settings, pool_alias, pg_test_database
 ) -> None:
-    settings = pool_settings(engine, database=pg_test_database, max_size=2, min_size=1)
+    settings = pool_settings(engine, database=pg_test_database, max_size=2, min_size=2)
     if engine == "real_pool":
         settings["OPTIONS"]["reuse_window"] = 60
     else:
         assert settings["POOL_OPTIONS"]["PRE_PING"] is False
         settings["POOL_OPTIONS"]["REUSE_WINDOW"] = 60
+    alias = pool_alias(settings)
+    with HeldConnections(alias, 2).start():  # both open, none being opened by the pool
+        pass
+    backend_pid(alias)
+    # psycopg_pool 3.2.0 leaves open a connection its worker was still opening when the pool
+    # closed (with or without a reuse window): so the pool is full before it is closed.
+    assert len(sessions(pg_test_database)) == 2
+    connections[alias].close_pool()
+    wait_until(lambda: not sessions(pg_test_database), timeout=10, what="every session closed")
+
+
+@pytest.mark.parametrize("attempt", range(5))
+def test_closing_a_pool_that_is_still_opening_connections_leaves_no_session(
+    attempt, pool_settings, pool_alias, pg_test_database
+) -> None:
+    # The first checkout finds the pool empty and makes psycopg_pool open a second connection
+    # in the background: closed at once, psycopg_pool 3.2.0 left that one open.
+    settings = pool_settings("real_pool", database=pg_test_database, max_size=2, min_size=1)
     alias = pool_alias(settings)
     backend_pid(alias)
     connections[alias].close_pool()

@@ -101,7 +101,18 @@ def test_health_checks_replace_a_terminated_connection(make_alias) -> None:
     assert pools.current(name).handle._check is type(pool).check_connection
     with superuser_connect() as conn:
         conn.execute("SELECT pg_terminate_backend(%s)", [first])
-    # The pool checks the connection before handing it out and replaces the dead one.
+        # pg_terminate_backend() only signals the backend: until it has exited (and told its
+        # client), a connection given back moments ago is reused unchecked (reuse_window),
+        # as one terminated during the next query would fail it.
+        wait_until(
+            lambda: (
+                not conn.execute(
+                    "SELECT 1 FROM pg_stat_activity WHERE pid = %s", [first]
+                ).fetchone()
+            ),
+            what="the terminated backend is gone",
+        )
+    # The connection is checked before it is handed out, and the dead one is replaced.
     second = query(name, "SELECT pg_backend_pid()")
     assert second != first
 

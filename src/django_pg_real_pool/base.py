@@ -191,6 +191,7 @@ class PsycopgPoolHandle:
     def close(self) -> None:
         self._gate.close()
         self.raw.close()
+        compat.close_what_a_closed_pool_kept(self.raw)
 
 
 def _probe(connect_kwargs: dict[str, Any], configure: Any, *, timeout: float) -> None:
