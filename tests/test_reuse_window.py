@@ -127,12 +127,18 @@ class _Pool:
         self.given_back.append(conn)
 
 
+def _shelve(gate: FairGate, conn: Any) -> bool:
+    """Give back an idle connection that came out of the pool just now."""
+    gate.taken_from_pool(conn)
+    return gate.shelve(conn, idle=True)
+
+
 def test_the_warmest_connection_is_handed_out_first() -> None:
     gate = FairGate(3, window=60, give_back=_Pool().give_back)
     for _ in range(3):
         assert gate.enter(1) == (None, 0.0)
     for conn in ("a", "b", "c"):
-        assert gate.shelve(conn)
+        assert _shelve(gate, conn)
     assert gate.shelved == 3
     assert [gate.enter(1)[0] for _ in range(3)] == ["c", "b", "a"]
     assert gate.shelved == 0
@@ -142,7 +148,7 @@ def test_a_stale_shelf_goes_back_to_the_pool_at_the_next_checkout() -> None:
     pool = _Pool()
     gate = FairGate(2, window=0.05, give_back=pool.give_back)
     gate.enter(1), gate.enter(1)
-    gate.shelve("a"), gate.shelve("b")
+    _shelve(gate, "a"), _shelve(gate, "b")
     shelved = time.monotonic()
     # The age of the shelf is what is tested, not a synchronisation.
     wait_until(lambda: time.monotonic() - shelved > 0.06, what="the window passed")
@@ -161,7 +167,7 @@ def test_a_connection_given_back_goes_to_the_oldest_waiter_with_its_slot() -> No
     waiter = threading.Thread(target=lambda: got.append(gate.enter(10)[0]), daemon=True)
     waiter.start()
     wait_until(lambda: gate.waiting == 1, what="a waiter")
-    assert gate.shelve("a")
+    assert _shelve(gate, "a")
     waiter.join(10)
     assert got == ["a"]
     assert gate.shelved == 0
@@ -172,7 +178,7 @@ def test_the_sweeper_gives_an_idle_shelf_back() -> None:
     pool = _Pool()
     gate = FairGate(2, window=0.05, give_back=pool.give_back)
     gate.enter(1), gate.enter(1)
-    gate.shelve("a"), gate.shelve("b")
+    _shelve(gate, "a"), _shelve(gate, "b")
     wait_until(lambda: len(pool.given_back) == 2, timeout=5, what="the sweeper gave both back")
     assert gate.shelved == 0
     # Both slots are free again, and the shelf is empty.
@@ -184,10 +190,10 @@ def test_a_closed_gate_gives_its_shelf_back_and_shelves_nothing() -> None:
     pool = _Pool()
     gate = FairGate(2, window=60, give_back=pool.give_back)
     gate.enter(1), gate.enter(1)
-    gate.shelve("a")
+    _shelve(gate, "a")
     gate.close()
     assert pool.given_back == ["a"]
-    assert not gate.shelve("b"), "shelved on a closed gate: the caller must give it back"
+    assert not _shelve(gate, "b"), "shelved on a closed gate: the caller must give it back"
     assert gate.shelved == 0
 
 

@@ -23,6 +23,19 @@ def query(alias: str, sql: str) -> Any:
         return cursor.fetchone()[0]
 
 
+def terminate(pid: int) -> None:
+    """End a server process, as an administrator would, and wait until it has exited:
+    pg_terminate_backend() only signals it."""
+    with superuser_connect() as conn:
+        conn.execute("SELECT pg_terminate_backend(%s)", [pid])
+        wait_until(
+            lambda: (
+                not conn.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", [pid]).fetchone()
+            ),
+            what=f"backend {pid} is gone",
+        )
+
+
 def with_options(make_alias, alias: str, **extra: Any) -> str:
     return make_alias(alias, OPTIONS={**connections[alias].settings_dict["OPTIONS"], **extra})
 
@@ -99,19 +112,9 @@ def test_health_checks_replace_a_terminated_connection(make_alias) -> None:
     assert pool._check is None
     first = query(name, "SELECT pg_backend_pid()")
     assert pools.current(name).handle._check is type(pool).check_connection
-    with superuser_connect() as conn:
-        conn.execute("SELECT pg_terminate_backend(%s)", [first])
-        # pg_terminate_backend() only signals the backend: until it has exited (and told its
-        # client), a connection given back moments ago is reused unchecked (reuse_window),
-        # as one terminated during the next query would fail it.
-        wait_until(
-            lambda: (
-                not conn.execute(
-                    "SELECT 1 FROM pg_stat_activity WHERE pid = %s", [first]
-                ).fetchone()
-            ),
-            what="the terminated backend is gone",
-        )
+    # Until the backend has exited (and told its client), a connection given back moments ago
+    # is reused unchecked (reuse_window), as one terminated during the next query would fail it.
+    terminate(first)
     # The connection is checked before it is handed out, and the dead one is replaced.
     second = query(name, "SELECT pg_backend_pid()")
     assert second != first
@@ -172,17 +175,8 @@ def test_a_failing_connection_setup_is_reported_at_once(alias: str, make_alias) 
 def test_pre_ping_replaces_a_terminated_connection(make_alias) -> None:
     name = make_alias("dj")  # PRE_PING is on by default, as in django-db-connection-pool
     first = query(name, "SELECT pg_backend_pid()")
-    with superuser_connect() as conn:
-        conn.execute("SELECT pg_terminate_backend(%s)", [first])
-        # Until the backend has exited, its connection may still answer a ping or a query.
-        wait_until(
-            lambda: (
-                not conn.execute(
-                    "SELECT 1 FROM pg_stat_activity WHERE pid = %s", [first]
-                ).fetchone()
-            ),
-            what="the terminated backend is gone",
-        )
+    # Until the backend has exited, its connection may still answer a ping or a query.
+    terminate(first)
     second = query(name, "SELECT pg_backend_pid()")
     assert second != first
 

@@ -63,10 +63,8 @@ class PsycopgPoolHandle:
         "_check",
         "_gate",
         "_get",
-        "_left_pool",
         "_timeout_error",
         "_too_many_error",
-        "_window",
         "counters",
         "isolation_level",
         "raw",
@@ -91,13 +89,9 @@ class PsycopgPoolHandle:
         self.isolation_level = isolation_level
         self._check = check
         self._get: Callable[[float], Any] = raw.getconn if check is None else self._getconn_checked
-        self._window = reuse_window
         self._gate = FairGate(
-            raw.max_size, max_waiting=max_waiting, window=reuse_window, give_back=self._to_pool
+            raw.max_size, max_waiting=max_waiting, window=reuse_window, give_back=raw.putconn
         )
-        #: id(connection) -> time.monotonic() when it left psycopg_pool, for the connections
-        #: out of it (with a reuse window).
-        self._left_pool: dict[int, float] = {}
         #: psycopg_pool's own stats count connections being opened as in the pool.
         self.counters = CheckoutCounters()
 
@@ -132,8 +126,7 @@ class PsycopgPoolHandle:
         except BaseException:
             self._gate.leave()
             raise
-        if self._window:
-            self._left_pool[id(conn)] = time.monotonic()
+        self._gate.taken_from_pool(conn)
         return conn
 
     def _getconn_checked(self, remaining: float) -> Any:
@@ -160,25 +153,12 @@ class PsycopgPoolHandle:
 
     def putconn(self, conn: Any) -> None:
         self.counters.returned()
-        if self._window:
-            left = self._left_pool.get(id(conn))
-            if (
-                left is not None
-                and time.monotonic() - left < self._window
-                and conn.pgconn.transaction_status == _IDLE
-            ):
-                if not self._gate.shelve(conn):
-                    self._to_pool(conn)  # the pool is closing
-                return
+        if self._gate.shelve(conn, idle=conn.pgconn.transaction_status == _IDLE):
+            return
         try:
-            self._to_pool(conn)
+            self.raw.putconn(conn)
         finally:
             self._gate.leave()
-
-    def _to_pool(self, conn: Any) -> None:
-        if self._window:
-            self._left_pool.pop(id(conn), None)
-        self.raw.putconn(conn)
 
     def idle(self) -> int:
         available: int = self.raw.get_stats().get("pool_available", 0)

@@ -20,9 +20,10 @@ to that checkout directly, with its slot; given back while nobody waits, it goes
 the next checkout takes it from there. The pool underneath sees it again when it has stayed on
 the shelf longer than ``window`` seconds (the next checkout, or else the sweeper thread, gives
 it back: within about 1.5 windows, so that an idle application's connections are back where
-``max_idle`` and the checks apply), or when the handle decides it must (``shelve()``'s caller):
-broken, in a transaction, or out of the pool for longer than ``window`` (so that the pool's
-``max_lifetime`` and checks still apply to a busy application's connections).
+``max_idle`` and the checks apply), and at the return of a connection that is not idle
+(broken, in a transaction: the handle says) or has been out of the pool for ``window`` already
+(so that the pool's ``max_lifetime`` and checks still apply to a busy application's
+connections).
 
 Every connection on the shelf or held through the gate came out of the pool underneath, and
 the gate admits at most ``capacity`` holders: a checkout that found the shelf empty always
@@ -98,6 +99,7 @@ class FairGate:
         "_empty_sweeps",
         "_free",
         "_give_back",
+        "_left_pool",
         "_lock",
         "_shelf",
         "_swept",
@@ -127,6 +129,9 @@ class FairGate:
         self._waiters: deque[_Waiter] = deque()
         #: (connection, time.monotonic() when shelved), the most recent last.
         self._shelf: list[tuple[Any, float]] = []
+        #: id(connection) -> time.monotonic() when it left the pool, for the connections out
+        #: of it (``taken_from_pool()``): one out for ``window`` goes back at its next return.
+        self._left_pool: dict[int, float] = {}
         self._closed = False
         #: Whether the sweeper watches this gate's shelf (set and cleared under ``_lock``).
         self._swept = False
@@ -195,11 +200,24 @@ class FairGate:
             else:
                 self._free += 1
 
-    def shelve(self, conn: Any) -> bool:
-        """Give a slot back with its connection, to the oldest waiter or onto the shelf; False
-        when the shelf is closed or off: the slot is given back and the caller must give the
-        connection to the pool."""
+    def taken_from_pool(self, conn: Any) -> None:
+        """Note that ``conn`` just came out of the pool underneath (with a shelf)."""
+        if self.window:
+            self._left_pool[id(conn)] = time.monotonic()
+
+    def shelve(self, conn: Any, *, idle: bool) -> bool:
+        """Give a slot back with its connection, to the oldest waiter or onto the shelf. False
+        when the connection must go back to the pool instead (no shelf, the gate closed, not
+        ``idle``, or out of the pool for ``window`` already): the caller gives it to the pool,
+        then the slot with ``leave()``."""
+        if not self.window:
+            return False
+        left = self._left_pool.get(id(conn))
+        now = time.monotonic()
         with self._lock:
+            if self._closed or not idle or left is None or now - left >= self.window:
+                self._left_pool.pop(id(conn), None)
+                return False
             if self._waiters:
                 waiter = self._waiters.popleft()
                 waiter.conn = conn
@@ -207,9 +225,7 @@ class FairGate:
                 waiter.lock.release()
                 return True
             self._free += 1
-            if self._closed or not self.window:
-                return False
-            self._shelf.append((conn, time.monotonic()))
+            self._shelf.append((conn, now))
             if not self._swept:
                 self._swept = True
                 self._empty_sweeps = 0
@@ -219,8 +235,7 @@ class FairGate:
     def unshelve(self, conn: Any) -> None:
         """Hand ``conn``, taken out of ``enter()``, back to the pool underneath (the caller
         found it unfit to hand out)."""
-        assert self._give_back is not None
-        _give_back_quietly(self._give_back, conn)
+        self._flush([conn])
 
     def close(self) -> None:
         """Give every shelved connection back to the pool; shelve nothing from now on."""
@@ -259,6 +274,7 @@ class FairGate:
     def _flush(self, conns: list[Any]) -> None:
         assert self._give_back is not None or not conns
         for conn in conns:
+            self._left_pool.pop(id(conn), None)
             _give_back_quietly(self._give_back, conn)  # type: ignore[arg-type]
 
 

@@ -116,13 +116,11 @@ class QueuePoolHandle:
 
     __slots__ = (
         "_gate",
-        "_left_pool",
         "_out",
         "_pre_ping",
         "_reset",
         "_stamp_returns",
         "_timeout",
-        "_window",
         "alias",
         "counters",
         "isolation_level",
@@ -148,20 +146,17 @@ class QueuePoolHandle:
         self.isolation_level = isolation_level
         self._timeout = arguments.timeout
         self._pre_ping = arguments.pre_ping
-        #: No gate, no reuse through it.
-        self._window = reuse_window if arguments.max_overflow >= 0 else 0.0
+        # No gate (unlimited overflow), no reuse through it.
         self._gate = (
             FairGate(
                 arguments.pool_size + arguments.max_overflow,
                 max_waiting=arguments.max_waiting,
-                window=self._window,
+                window=reuse_window,
                 give_back=self._to_pool,
             )
             if arguments.max_overflow >= 0
             else None
         )
-        #: id(proxy) -> time.monotonic() when it left the QueuePool (with a reuse window).
-        self._left_pool: dict[int, float] = {}
         self.counters = CheckoutCounters()
         #: The connections checked out, by id. A forked child keeps the parent's entries (and
         #: so these) referenced, so that none is garbage-collected there: psycopg would warn
@@ -206,8 +201,8 @@ class QueuePoolHandle:
                 ) from exc
             raise
         self._out[id(fairy)] = fairy
-        if self._window:
-            self._left_pool[id(fairy)] = time.monotonic()
+        if gate is not None:
+            gate.taken_from_pool(fairy)
         return _internals.expose_driver_info(fairy)
 
     def putconn(self, conn: Any) -> None:
@@ -216,28 +211,19 @@ class QueuePoolHandle:
         if self._stamp_returns and raw is not None:
             # Its last use, for PingDialect: also when it goes back to the pool from the gate.
             setattr(raw, _RETURNED_AT, time.monotonic())
-        if self._window:
-            left = self._left_pool.get(id(conn))
-            if (
-                left is not None
-                and time.monotonic() - left < self._window
-                and raw is not None
-                and raw.pgconn.transaction_status == _IDLE
-            ):
-                assert self._gate is not None
-                if not self._gate.shelve(conn):
-                    self._to_pool(conn)  # the pool is closing
-                return
+        gate = self._gate
+        if gate is not None and gate.shelve(
+            conn, idle=raw is not None and raw.pgconn.transaction_status == _IDLE
+        ):
+            return
         try:
             self._to_pool(conn)
         finally:
-            if self._gate is not None:
-                self._gate.leave()
+            if gate is not None:
+                gate.leave()
 
     def _to_pool(self, conn: Any) -> None:
         self._out.pop(id(conn), None)
-        if self._window:
-            self._left_pool.pop(id(conn), None)
         raw = conn.dbapi_connection
         if raw is not None:
             self._clean(conn, raw)
