@@ -28,6 +28,19 @@ connections).
 Every connection on the shelf or held through the gate came out of the pool underneath, and
 the gate admits at most ``capacity`` holders: a checkout that found the shelf empty always
 finds a connection (or room for one) in the pool.
+
+Back to back. A thread running queries back to back while others wait would hand its
+connection to the oldest waiter at every query, and wait its turn for the next one: two
+thread switches per query, where a pool held for the whole request pays them once per
+request. When such a thread gives a connection back while others wait, and its recent
+checkouts came within ``_BACK_TO_BACK`` seconds of its returns, the handover is deferred: the
+waiter is granted the connection but not woken. If the thread comes back for its next query
+first, it keeps the connection and the waiter stays first in line; the waiter is woken at the
+end of the thread's request (``request_boundary()``), when the thread has kept connections
+for ``_KEEP_AT_MOST`` seconds in a row, at the next checkout of any other thread, or by the
+sweeper within about ``_HURRY`` seconds. Between requests, checkouts are first come, first
+served; within one, a thread keeps a connection no longer than a pool held for the request
+would, and at most ``_KEEP_AT_MOST``.
 """
 
 from __future__ import annotations
@@ -55,6 +68,36 @@ class GateFull(Exception):
     def __init__(self, waiting: int) -> None:
         super().__init__(waiting)
         self.waiting = waiting
+
+
+#: A thread defers its handovers (see "Back to back" above) while its recent checkouts came
+#: this soon after its returns: the gap between a query's return and the next query's
+#: checkout in Python code, a few tens of microseconds, not a view's own work.
+_BACK_TO_BACK = 0.00025
+#: A thread keeps connections it gives back while others wait this long in a row, at most.
+_KEEP_AT_MOST = 0.005
+#: The sweeper's round while checkouts wait: it hands over the deferred handovers at least
+#: half this old, so that a waiter is woken within about 1.5 rounds when the thread that
+#: deferred it went on to do something else.
+_HURRY = 0.005
+
+
+class _ThreadState(threading.local):
+    """What a thread's handovers are deferred on (class attributes: each thread's start)."""
+
+    #: When this thread last gave a connection back (None: not since its request began).
+    returned_at: float | None = None
+    #: Its recent gaps between a return and its next checkout: the latest, or half the
+    #: previous score if that is more (one slow gap takes several quick ones to forget). A
+    #: new thread starts as back to back: at worst, one handover waits for the sweeper.
+    gap: float = 0.0
+    #: When its current run of checkouts began: kept ones continue it.
+    keeping_since: float = 0.0
+    #: The gates holding a handover this thread deferred, or None.
+    deferred_in: list[FairGate] | None = None
+
+
+_THREAD = _ThreadState()
 
 
 class _Waiter:
@@ -95,16 +138,20 @@ class FairGate:
     """
 
     __slots__ = (
+        "_calm_sweeps",
         "_closed",
+        "_deferred",
         "_empty_sweeps",
         "_free",
         "_give_back",
+        "_hurried",
         "_left_pool",
         "_lock",
         "_shelf",
         "_swept",
         "_waiters",
         "capacity",
+        "kept",
         "max_waiting",
         "window",
     )
@@ -127,6 +174,15 @@ class FairGate:
         self._give_back = give_back
         self._free = capacity
         self._waiters: deque[_Waiter] = deque()
+        #: Handovers deferred (see "Back to back"): (waiter granted the connection and not
+        #: woken yet, the connection, the thread that gave it back, time.monotonic() then).
+        self._deferred: list[tuple[_Waiter, Any, int, float]] = []
+        #: Whether the sweeper hurries (``_HURRY``) for this gate's deferred handovers.
+        self._hurried = False
+        #: Sweeps in a row that found neither a waiter nor a deferred handover.
+        self._calm_sweeps = 0
+        #: Connections kept by the thread that gave them back, its waiter still first in line.
+        self.kept = 0
         #: (connection, time.monotonic() when shelved), the most recent last.
         self._shelf: list[tuple[Any, float]] = []
         #: id(connection) -> time.monotonic() when it left the pool, for the connections out
@@ -157,6 +213,18 @@ class FairGate:
         Raises ``GateFull`` at once when ``max_waiting`` checkouts wait already, and
         ``GateTimeout`` when no slot came in time.
         """
+        state = _THREAD
+        now = time.monotonic()
+        returned = state.returned_at
+        if returned is not None:
+            state.returned_at = None
+            gap, half = now - returned, state.gap * 0.5
+            state.gap = gap if gap > half else half
+        if self._deferred:
+            kept = self._keep_or_hand_over(now)
+            if kept is not None:
+                return kept, 0.0
+        state.keeping_since = now
         with self._lock:
             if self._free and not self._waiters:
                 self._free -= 1
@@ -164,7 +232,7 @@ class FairGate:
                 if not shelf:
                     return None, 0.0
                 conn, shelved_at = shelf.pop()
-                if time.monotonic() - shelved_at <= self.window:
+                if now - shelved_at <= self.window:
                     return conn, 0.0
                 # The most recent is stale: so are all the others.
                 stale = [conn] + [item[0] for item in shelf]
@@ -178,16 +246,58 @@ class FairGate:
         if stale is not None:
             self._flush(stale)
             return None, 0.0
-        started = time.monotonic()
-        deadline = started + timeout
+        deadline = now + timeout
         while not waiter.lock.acquire(timeout=max(deadline - time.monotonic(), 0)):
             with self._lock:
                 if waiter.granted:
-                    break  # handed over between the timeout and this lock
+                    # Handed over between the timeout and this lock, or granted in a deferred
+                    # handover: taken now, so that its thread cannot keep it any more.
+                    self._deferred = [item for item in self._deferred if item[0] is not waiter]
+                    break
                 if time.monotonic() >= deadline:
                     self._waiters.remove(waiter)
                     raise GateTimeout()
-        return waiter.conn, time.monotonic() - started
+        # Its run of checkouts begins now, not when it began to wait.
+        state.keeping_since = granted_at = time.monotonic()
+        return waiter.conn, granted_at - now
+
+    def _keep_or_hand_over(self, now: float) -> Any:
+        """The connection this thread gave back in a handover it deferred, when it may keep
+        it (its waiter first in line again); or None, every deferred handover done."""
+        me = _thread.get_ident()
+        with self._lock:
+            deferred = self._deferred
+            if now - _THREAD.keeping_since < _KEEP_AT_MOST:
+                for index, (waiter, conn, thread, _) in enumerate(deferred):
+                    if thread == me:
+                        del deferred[index]
+                        waiter.granted = False
+                        waiter.conn = None
+                        self._waiters.appendleft(waiter)
+                        self.kept += 1
+                        return conn
+            # Another thread's checkout (it is about to queue), or this thread kept its
+            # connections long enough: the waiters get theirs now.
+            self._deferred = []
+        for waiter, _, _, _ in deferred:
+            waiter.lock.release()
+        return None
+
+    def hand_over_deferred(self, *, thread: int | None = None, older_than: float = 0.0) -> bool:
+        """Wake the waiters of the handovers deferred by ``thread`` (None: any) at least
+        ``older_than`` seconds ago; whether any deferred handover or waiter is left."""
+        now = time.monotonic()
+        with self._lock:
+            due: list[tuple[_Waiter, Any, int, float]] = []
+            left: list[tuple[_Waiter, Any, int, float]] = []
+            for item in self._deferred:
+                mine = thread is None or item[2] == thread
+                (due if mine and now - item[3] >= older_than else left).append(item)
+            self._deferred = left
+            busy = bool(left or self._waiters)
+        for waiter, _, _, _ in due:
+            waiter.lock.release()
+        return busy
 
     def leave(self) -> None:
         """Give a slot back, without a connection (already back in the pool, or none was
@@ -214,6 +324,8 @@ class FairGate:
             return False
         left = self._left_pool.get(id(conn))
         now = time.monotonic()
+        state = _THREAD
+        state.returned_at = now
         with self._lock:
             if self._closed or not idle or left is None or now - left >= self.window:
                 self._left_pool.pop(id(conn), None)
@@ -222,6 +334,18 @@ class FairGate:
                 waiter = self._waiters.popleft()
                 waiter.conn = conn
                 waiter.granted = True
+                if state.gap < _BACK_TO_BACK and now - state.keeping_since < _KEEP_AT_MOST:
+                    self._deferred.append((waiter, conn, _thread.get_ident(), now))
+                    if not self._hurried:
+                        self._hurried = True
+                        self._calm_sweeps = 0
+                        _SWEEPER.hurry(self)
+                    gates = state.deferred_in
+                    if gates is None:
+                        state.deferred_in = [self]
+                    elif self not in gates:
+                        gates.append(self)
+                    return True
                 waiter.lock.release()
                 return True
             self._free += 1
@@ -243,6 +367,9 @@ class FairGate:
             self._closed = True
             shelved = [item[0] for item in self._shelf]
             self._shelf.clear()
+            deferred, self._deferred = self._deferred, []
+        for waiter, _, _, _ in deferred:
+            waiter.lock.release()
         self._flush(shelved)
 
     def sweep(self) -> float | None:
@@ -271,6 +398,21 @@ class FairGate:
         self._flush(stale)
         return wait
 
+    def hurry_sweep(self) -> bool:
+        """The sweeper's hurried round: hand over what was deferred half a round ago or
+        more; False when the gate was calm (no waiter, nothing deferred) for a few rounds
+        (no longer hurried)."""
+        if self.hand_over_deferred(older_than=_HURRY / 2):
+            self._calm_sweeps = 0
+            return True
+        with self._lock:
+            self._calm_sweeps += 1
+            if self._calm_sweeps <= _EMPTY_SWEEPS_BEFORE_FORGET or self._deferred:
+                return True
+            self._hurried = False
+            _SWEEPER.unhurry(self)
+            return False
+
     def _flush(self, conns: list[Any]) -> None:
         assert self._give_back is not None or not conns
         for conn in conns:
@@ -279,8 +421,21 @@ class FairGate:
 
 
 #: Sweeps in a row that must find a gate's shelf empty before the sweeper stops watching it:
-#: a gate is forgotten only after about this many windows without a shelved connection seen.
+#: a gate is forgotten only after about this many windows without a shelved connection seen
+#: (and, hurried, after this many rounds with neither a waiter nor a deferred handover).
 _EMPTY_SWEEPS_BEFORE_FORGET = 2
+
+
+def request_boundary() -> None:
+    """A request of this thread began or ended: the handovers it deferred are done now, and
+    its next checkout does not count as coming back to back."""
+    state = _THREAD
+    state.returned_at = None
+    gates = state.deferred_in
+    if gates:
+        state.deferred_in = None
+        for gate in gates:
+            gate.hand_over_deferred(thread=_thread.get_ident())
 
 
 class _Sweeper:
@@ -291,6 +446,8 @@ class _Sweeper:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._gates: set[FairGate] = set()
+        #: The gates with deferred handovers or waiters: swept every ``_HURRY`` seconds.
+        self._hurried: set[FairGate] = set()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         #: Rounds the thread has run (each sweeps every watched gate), for tests.
@@ -300,12 +457,27 @@ class _Sweeper:
         """Called with ``gate``'s lock held, as its shelf gets a connection."""
         with self._lock:
             self._gates.add(gate)
-            if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._run, name="django_pg_real_pool shelf sweeper", daemon=True
-                )
-                self._thread.start()
+            self._start()
         self._wake.set()
+
+    def hurry(self, gate: FairGate) -> None:
+        """Called with ``gate``'s lock held, as it defers a handover."""
+        with self._lock:
+            self._hurried.add(gate)
+            self._start()
+        self._wake.set()
+
+    def unhurry(self, gate: FairGate) -> None:
+        """Called with ``gate``'s lock held, as it is found calm."""
+        with self._lock:
+            self._hurried.discard(gate)
+
+    def _start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._run, name="django_pg_real_pool shelf sweeper", daemon=True
+            )
+            self._thread.start()
 
     def forget(self, gate: FairGate) -> None:
         """Called with ``gate``'s lock held, as its shelf is found empty."""
@@ -319,7 +491,15 @@ class _Sweeper:
             self.rounds += 1
             with self._lock:
                 gates = list(self._gates)
+                hurried = list(self._hurried)
             waits = []
+            hurry = False
+            for gate in hurried:
+                try:
+                    hurry = gate.hurry_sweep() or hurry
+                except Exception:  # as below
+                    logger.exception("handing over a pool's deferred handovers failed")
+                    hurry = True
             for gate in gates:
                 try:
                     wait = gate.sweep()
@@ -329,13 +509,17 @@ class _Sweeper:
                 if wait is not None:
                     waits.append(wait)
             # A little late rather than early: one round per due connection.
-            self._wake.wait(max(min(waits), 0.0) + 0.005 if waits else None)
+            wait = max(min(waits), 0.0) + 0.005 if waits else None
+            if hurry:
+                wait = _HURRY if wait is None else min(wait, _HURRY)
+            self._wake.wait(wait)
 
     def after_fork_in_child(self) -> None:
         """The parent's thread is gone, its lock may be held: start afresh. The inherited
         gates are never used in the child (pools.py), so none is swept."""
         self._lock = threading.Lock()
         self._gates = set()
+        self._hurried = set()
         self._wake = threading.Event()
         self._thread = None
         self.rounds = 0

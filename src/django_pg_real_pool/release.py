@@ -27,6 +27,7 @@ from psycopg import IsolationLevel
 from . import _internals, pools
 from .contract import EngineMixin
 from .cursors import ReleasingCursorDebugWrapper, ReleasingCursorWrapper, UnclosedCursorTrace
+from .gate import request_boundary
 from .options import ArgumentsT
 
 T = TypeVar("T")
@@ -195,6 +196,9 @@ class AsapReleaseMixin(EngineMixin[ArgumentsT]):
         super().close()
 
     def close_if_unusable_or_obsolete(self) -> None:
+        # Django calls this as each request begins and ends: the handovers this thread
+        # deferred while running queries back to back are done now (gate.py).
+        request_boundary()
         if self._asap and self.connection is None:
             # Nothing is held. Like a stock close would, forget a manual autocommit mode
             # left behind by the request.
