@@ -516,7 +516,11 @@ class _Sweeper:
 
     def after_fork_in_child(self) -> None:
         """The parent's thread is gone, its lock may be held: start afresh. The inherited
-        gates are never used in the child (pools.py), so none is swept."""
+        gates are never used in the child (pools.py), so none is swept, and the forking
+        thread's deferred handovers are not the child's to hand over (a gate's lock may be
+        held there too)."""
+        _THREAD.deferred_in = None
+        _THREAD.returned_at = None
         self._lock = threading.Lock()
         self._gates = set()
         self._hurried = set()
