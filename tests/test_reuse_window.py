@@ -11,11 +11,12 @@ from typing import Any
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import request_finished, request_started
 from django.db import connections
 
 from django_pg_real_pool import engines, in_force
 from django_pg_real_pool import gate as gate_module
-from django_pg_real_pool.gate import FairGate
+from django_pg_real_pool.gate import FairGate, request_boundary
 from django_pg_real_pool.testing.backends import backend_pid
 from django_pg_real_pool.testing.saturation import HeldConnections, wait_until
 from server_sessions import sessions
@@ -197,6 +198,34 @@ def test_a_closed_gate_gives_its_shelf_back_and_shelves_nothing() -> None:
     assert gate.shelved == 0
 
 
+def test_a_request_boundary_gives_back_what_the_thread_left_on_the_shelf() -> None:
+    pool = _Pool()
+    gate = FairGate(2, window=60, give_back=pool.give_back)
+    other: list[Any] = []
+
+    def another_thread() -> None:
+        # Its own request: takes "a" off the shelf and keeps it past this thread's boundary.
+        other.append(gate.enter(1)[0])
+
+    gate.enter(1), gate.enter(1)
+    with gate._lock:  # the sweeper must not be the one that gives them back
+        gate._swept = True
+    assert _shelve(gate, "a")
+    taker = threading.Thread(target=another_thread)
+    taker.start()
+    taker.join(10)
+    assert other == ["a"]
+    assert _shelve(gate, "b")
+    request_boundary()
+    # "b" was still on the shelf: back in the pool. "a" is another thread's now: untouched.
+    assert pool.given_back == ["b"]
+    assert gate.shelved == 0
+    # Its slot stayed free: the next checkout takes a connection from the pool.
+    assert gate.enter(1) == (None, 0.0)
+    request_boundary()  # nothing left to give back
+    assert pool.given_back == ["b"]
+
+
 # -- on a real server, both engines ---------------------------------------------------------
 
 
@@ -220,6 +249,28 @@ def test_queries_in_a_row_run_on_the_warmest_connection(
     alias = pool_alias(_settings(pool_settings, engine, pg_test_database))
     pids = {backend_pid(alias) for _ in range(20)}
     assert len(pids) == 1, f"20 queries in a row ran on {len(pids)} connections"
+
+
+@pytest.mark.parametrize("engine", ["real_pool", "real_pool_dj"])
+def test_requests_in_a_row_take_their_connections_in_the_pools_order(
+    engine, pool_settings, pool_alias, pg_test_database
+) -> None:
+    alias = pool_alias(_settings(pool_settings, engine, pg_test_database))
+    with HeldConnections(alias, 4).start():  # all four open (the QueuePool opens on demand)
+        pass
+    requests = []
+    for _ in range(8):
+        request_started.send(sender=None)
+        try:
+            requests.append([backend_pid(alias) for _ in range(3)])
+        finally:
+            request_finished.send(sender=None)
+    # Within a request, the warmest connection from the shelf; between requests, the shelf
+    # went back to the pool, which hands its connections out in turn (psycopg_pool and
+    # SQLAlchemy's QueuePool, first in, first out), as with a pool held for the request.
+    assert all(len(set(pids)) == 1 for pids in requests), requests
+    assert len({pids[0] for pids in requests}) > 1, requests
+    assert _pool_idle(alias) == 4, "a connection stayed out of the pool between requests"
 
 
 def test_queries_in_a_row_do_not_wake_the_sweeper_each_time(

@@ -29,6 +29,15 @@ Every connection on the shelf or held through the gate came out of the pool unde
 the gate admits at most ``capacity`` holders: a checkout that found the shelf empty always
 finds a connection (or room for one) in the pool.
 
+Between requests. The shelf serves the queries of one request: at the end of a request
+(``request_boundary()``), the connections the thread left on shelves go back to their pools,
+so that between requests connections rotate through the pool underneath in its own order, as
+with a pool held for the whole request, and its statistics and maintenance see them. A thread
+that kept reusing one connection request after request would keep that connection's server
+process busy on one core: where client and server share a few cores, every query then wakes
+a process on another core, which costs the client more CPU than the round trip through the
+pool once per request (docs/performance.md).
+
 Back to back. A thread running queries back to back while others wait would hand its
 connection to the oldest waiter at every query, and wait its turn for the next one: two
 thread switches per query, where a pool held for the whole request pays them once per
@@ -95,6 +104,9 @@ class _ThreadState(threading.local):
     keeping_since: float = 0.0
     #: The gates holding a handover this thread deferred, or None.
     deferred_in: list[FairGate] | None = None
+    #: Per gate, the connection this thread last put on its shelf (it may have been taken
+    #: since), or None: given back to the pool at the end of the request.
+    shelved: dict[FairGate, Any] | None = None
 
 
 _THREAD = _ThreadState()
@@ -350,6 +362,11 @@ class FairGate:
                 return True
             self._free += 1
             self._shelf.append((conn, now))
+            mine = state.shelved
+            if mine is None:
+                state.shelved = {self: conn}
+            else:
+                mine[self] = conn
             if not self._swept:
                 self._swept = True
                 self._empty_sweeps = 0
@@ -413,6 +430,18 @@ class FairGate:
             _SWEEPER.unhurry(self)
             return False
 
+    def give_back_shelved(self, conn: Any) -> None:
+        """Give ``conn`` back to the pool if it is still on the shelf (not taken since)."""
+        with self._lock:
+            shelf = self._shelf
+            for index in range(len(shelf) - 1, -1, -1):
+                if shelf[index][0] is conn:
+                    del shelf[index]
+                    break
+            else:
+                return
+        self._flush([conn])
+
     def _flush(self, conns: list[Any]) -> None:
         assert self._give_back is not None or not conns
         for conn in conns:
@@ -427,7 +456,8 @@ _EMPTY_SWEEPS_BEFORE_FORGET = 2
 
 
 def request_boundary() -> None:
-    """A request of this thread began or ended: the handovers it deferred are done now, and
+    """A request of this thread began or ended: the handovers it deferred are done now, the
+    connections it left on shelves go back to their pools (see "Between requests" above), and
     its next checkout does not count as coming back to back."""
     state = _THREAD
     state.returned_at = None
@@ -436,6 +466,11 @@ def request_boundary() -> None:
         state.deferred_in = None
         for gate in gates:
             gate.hand_over_deferred(thread=_thread.get_ident())
+    shelved = state.shelved
+    if shelved:
+        state.shelved = None
+        for gate, conn in shelved.items():
+            gate.give_back_shelved(conn)
 
 
 class _Sweeper:
@@ -521,6 +556,7 @@ class _Sweeper:
         held there too)."""
         _THREAD.deferred_in = None
         _THREAD.returned_at = None
+        _THREAD.shelved = None
         self._lock = threading.Lock()
         self._gates = set()
         self._hurried = set()
