@@ -58,6 +58,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--processes", type=int, help="per-query processes per contender")
     parser.add_argument("--rounds", type=int, help="per-query rounds inside each process")
+    parser.add_argument(
+        "--chunk-seconds", type=float, help="seconds of requests per per-query round and side"
+    )
     parser.add_argument("--repeats", type=int, help="throughput repeats")
     parser.add_argument("--cell-seconds", type=float, help="seconds per throughput cell")
     parser.add_argument(
@@ -81,6 +84,7 @@ def make_plan(args: argparse.Namespace) -> Plan:
         for key, value in (
             ("per_query_processes", args.processes),
             ("per_query_rounds", args.rounds),
+            ("chunk_seconds", args.chunk_seconds),
             ("throughput_repeats", args.repeats),
             ("cell_seconds", args.cell_seconds),
             ("throughput_slices", args.slices),

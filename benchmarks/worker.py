@@ -160,7 +160,7 @@ def per_query_request(alias: str, queries: int, *, atomic: bool) -> Callable[[],
 
 def timed(request: Callable[[], None], requests: int, queries: int) -> tuple[float, float]:
     """Client CPU and wall seconds per query over ``requests`` requests."""
-    gc.collect()
+    gc.collect(1)
     cpu, wall = time.process_time(), time.perf_counter()
     for _ in range(requests):
         request()
@@ -168,11 +168,16 @@ def timed(request: Callable[[], None], requests: int, queries: int) -> tuple[flo
     return cpu / (requests * queries), wall / (requests * queries)
 
 
+#: Each side warms up this long at least before its first timed chunk, however short chunks are.
+WARM_UP_SECONDS = 0.06
+
+
 def calibrated(request: Callable[[], None], seconds: float) -> int:
-    """Warm up with ``request`` for about ``seconds`` (not timed); the number of requests
-    that takes about ``seconds``."""
+    """Warm up with ``request`` (not timed) for ``WARM_UP_SECONDS`` or ``seconds``, whichever
+    is longer; the number of requests that takes about ``seconds``."""
+    warm_up = max(seconds, WARM_UP_SECONDS)
     done, started = 0, time.perf_counter()
-    while (elapsed := time.perf_counter() - started) < seconds or done < 2:
+    while (elapsed := time.perf_counter() - started) < warm_up or done < 2:
         request()
         done += 1
     return max(1, round(done * seconds / elapsed))
@@ -198,6 +203,10 @@ def per_query(
         samples: dict[str, dict[str, Any]] = {
             side: {"requests": requests[side], "cpu": [], "wall": []} for side in runs
         }
+        # A full collection takes 10 ms or more in a Django process: once here, and before
+        # each chunk only the young generations (timed()), so that many short chunks cost no
+        # more time than a few long ones.
+        gc.collect()
         for number in range(rounds):
             order = list(runs) if number % 2 == 0 else list(reversed(runs))
             for side in order:
