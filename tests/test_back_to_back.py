@@ -88,14 +88,23 @@ def _gate() -> FairGate:
     return FairGate(1, window=60, give_back=lambda conn: None)
 
 
-def test_a_thread_that_comes_straight_back_keeps_its_connection(unhurried: None) -> None:
+def _deferred_handover(*, sweeper: bool = False) -> tuple[FairGate, _Script, list[Any]]:
+    """A gate of one connection, "a", that a script thread just gave back, back to back,
+    while a waiter waited: the handover is deferred. The gate, the thread, and what the
+    waiter got (nothing yet). Without ``sweeper``, nothing but the test hands it over."""
     gate, thread = _gate(), _Script()
-    _without_sweeper(gate)
+    if not sweeper:
+        _without_sweeper(gate)
     _held_by(thread, gate, "a")
     got = _waiter(gate)
     wait_until(lambda: gate.waiting == 1, what="a waiter")
     _run_begins_now(thread)
     assert thread.do(lambda: gate.shelve("a", idle=True))
+    return gate, thread, got
+
+
+def test_a_thread_that_comes_straight_back_keeps_its_connection(unhurried: None) -> None:
+    gate, thread, got = _deferred_handover()
     assert thread.do(lambda: gate.enter(1)) == ("a", 0.0)
     assert gate.kept == 1
     assert gate.waiting == 1, "the waiter is no longer first in line"
@@ -109,13 +118,7 @@ def test_a_thread_that_comes_straight_back_keeps_its_connection(unhurried: None)
 
 
 def test_another_threads_checkout_hands_the_deferred_connection_over(unhurried: None) -> None:
-    gate, thread = _gate(), _Script()
-    _without_sweeper(gate)
-    _held_by(thread, gate, "a")
-    got = _waiter(gate)
-    wait_until(lambda: gate.waiting == 1, what="a waiter")
-    _run_begins_now(thread)
-    assert thread.do(lambda: gate.shelve("a", idle=True))
+    gate, thread, got = _deferred_handover()
     later = _waiter(gate)  # queues behind, and wakes the first waiter as it does
     wait_until(lambda: got == ["a"], what="the first waiter got the connection")
     assert not later
@@ -127,12 +130,7 @@ def test_another_threads_checkout_hands_the_deferred_connection_over(unhurried: 
 
 @pytest.mark.timing
 def test_the_sweeper_hands_over_what_a_thread_that_went_away_deferred(unhurried: None) -> None:
-    gate, thread = _gate(), _Script()
-    _held_by(thread, gate, "a")
-    got = _waiter(gate)
-    wait_until(lambda: gate.waiting == 1, what="a waiter")
-    _run_begins_now(thread)
-    assert thread.do(lambda: gate.shelve("a", idle=True))
+    _, thread, got = _deferred_handover(sweeper=True)
     deferred = time.monotonic()
     # The thread does something else: no checkout, no end of request.
     wait_until(lambda: got == ["a"], what="the sweeper handed the connection over")
@@ -208,13 +206,7 @@ def test_a_thread_whose_returns_are_followed_by_other_work_hands_over_at_once(
 
 
 def test_closing_the_gate_hands_over_the_deferred_connections(unhurried: None) -> None:
-    gate, thread = _gate(), _Script()
-    _without_sweeper(gate)
-    _held_by(thread, gate, "a")
-    got = _waiter(gate)
-    wait_until(lambda: gate.waiting == 1, what="a waiter")
-    _run_begins_now(thread)
-    assert thread.do(lambda: gate.shelve("a", idle=True))
+    gate, thread, got = _deferred_handover()
     gate.close()
     wait_until(lambda: got == ["a"], what="the waiter got the connection")
     thread.stop()
@@ -297,13 +289,7 @@ def test_requests_of_queries_back_to_back_are_served_evenly(
 
 
 def test_a_forked_child_leaves_the_parents_deferred_handovers_alone(unhurried: None) -> None:
-    gate, thread = _gate(), _Script()
-    _without_sweeper(gate)
-    _held_by(thread, gate, "a")
-    got = _waiter(gate)
-    wait_until(lambda: gate.waiting == 1, what="a waiter")
-    _run_begins_now(thread)
-    assert thread.do(lambda: gate.shelve("a", idle=True))
+    gate, thread, got = _deferred_handover()
 
     def fork_and_end_a_request() -> int:
         # The gate's lock is held (by the main thread) as the child is forked: a child that

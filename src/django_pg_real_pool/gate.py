@@ -92,7 +92,8 @@ _HURRY = 0.005
 
 
 class _ThreadState(threading.local):
-    """What a thread's handovers are deferred on (class attributes: each thread's start)."""
+    """What a thread's handovers are deferred on and what it left on shelves (class
+    attributes and __init__: each thread's start)."""
 
     #: When this thread last gave a connection back (None: not since its request began).
     returned_at: float | None = None
@@ -104,9 +105,18 @@ class _ThreadState(threading.local):
     keeping_since: float = 0.0
     #: The gates holding a handover this thread deferred, or None.
     deferred_in: list[FairGate] | None = None
+
     #: Per gate, the connection this thread last put on its shelf (it may have been taken
-    #: since), or None: given back to the pool at the end of the request.
-    shelved: dict[FairGate, Any] | None = None
+    #: since): given back to the pool at the end of the request.
+    shelved: dict[FairGate, Any]
+
+    def __init__(self) -> None:
+        self.shelved = {}
+
+    def forget(self) -> None:
+        """Back to the thread's start."""
+        self.__dict__.clear()
+        self.shelved = {}
 
 
 _THREAD = _ThreadState()
@@ -362,11 +372,7 @@ class FairGate:
                 return True
             self._free += 1
             self._shelf.append((conn, now))
-            mine = state.shelved
-            if mine is None:
-                state.shelved = {self: conn}
-            else:
-                mine[self] = conn
+            state.shelved[self] = conn
             if not self._swept:
                 self._swept = True
                 self._empty_sweeps = 0
@@ -468,7 +474,7 @@ def request_boundary() -> None:
             gate.hand_over_deferred(thread=_thread.get_ident())
     shelved = state.shelved
     if shelved:
-        state.shelved = None
+        state.shelved = {}
         for gate, conn in shelved.items():
             gate.give_back_shelved(conn)
 
@@ -551,12 +557,7 @@ class _Sweeper:
 
     def after_fork_in_child(self) -> None:
         """The parent's thread is gone, its lock may be held: start afresh. The inherited
-        gates are never used in the child (pools.py), so none is swept, and the forking
-        thread's deferred handovers are not the child's to hand over (a gate's lock may be
-        held there too)."""
-        _THREAD.deferred_in = None
-        _THREAD.returned_at = None
-        _THREAD.shelved = None
+        gates are never used in the child (pools.py), so none is swept."""
         self._lock = threading.Lock()
         self._gates = set()
         self._hurried = set()
@@ -566,4 +567,13 @@ class _Sweeper:
 
 
 _SWEEPER = _Sweeper()
-os.register_at_fork(after_in_child=_SWEEPER.after_fork_in_child)
+
+
+def _after_fork_in_child() -> None:
+    """The forking thread's state (its deferred handovers, what it left on shelves) is about
+    the parent's gates, never used in the child, whose locks may be held: forgotten."""
+    _THREAD.forget()
+    _SWEEPER.after_fork_in_child()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
