@@ -81,7 +81,7 @@ def _without_sweeper(gate: FairGate) -> None:
 def _run_begins_now(script: _Script) -> None:
     """The thread's run of checkouts begins now: waiting for the waiter to queue must not
     count against the few milliseconds a thread may keep connections in a row."""
-    script.do(lambda: setattr(gate_module._THREAD, "keeping_since", time.monotonic()))
+    script.do(lambda: setattr(gate_module._LOCAL.state, "keeping_since", time.monotonic()))
 
 
 def _gate() -> FairGate:
@@ -158,7 +158,7 @@ def test_a_thread_keeps_connections_a_few_milliseconds_in_a_row_at_most(
     def back_to_back() -> tuple[int, float]:
         """Queries back to back until the waiter gets the connection: how many were kept,
         and for how long."""
-        gate_module._THREAD.keeping_since = started = time.monotonic()
+        gate_module._LOCAL.state.keeping_since = started = time.monotonic()
         while time.monotonic() - started < 10:
             gate.shelve("a", idle=True)
             _, waited = gate.enter(10)

@@ -14,7 +14,7 @@ from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.base.creation import BaseDatabaseCreation
 from django.db.backends.postgresql.base import DatabaseWrapper as PostgresDatabaseWrapper
-from django.db.utils import ConnectionHandler
+from django.db.utils import ConnectionHandler, OperationalError
 
 from django_pg_real_pool import _internals, engines
 
@@ -98,8 +98,11 @@ def test_django_db_connection_pool_still_has_its_pool_container() -> None:
     assert isinstance(pool_container, dict)
 
 
+@pytest.mark.parametrize("method", ["connect", "ensure_connection"])
 @pytest.mark.parametrize("engine", engines.ENGINES)
-def test_connect_refuses_to_run_in_an_event_loop_as_djangos_does(engine: str) -> None:
+def test_connect_refuses_to_run_in_an_event_loop_as_djangos_does(
+    engine: str, method: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     settings = {"OPTIONS": {"pool": True}} if engine == engines.PSYCOPG_POOL else {}
     handler = ConnectionHandler(
         {"default": {}, "web": {"ENGINE": engine, "NAME": "app", **settings}}
@@ -107,10 +110,17 @@ def test_connect_refuses_to_run_in_an_event_loop_as_djangos_does(engine: str) ->
     wrapper = handler["web"]
 
     async def connect_in_loop() -> None:
-        wrapper.connect()
+        getattr(wrapper, method)()
 
-    with pytest.raises(SynchronousOnlyOperation):
+    monkeypatch.delenv("DJANGO_ALLOW_ASYNC_UNSAFE", raising=False)
+    with pytest.raises(SynchronousOnlyOperation, match="use a thread or sync_to_async"):
         asyncio.run(connect_in_loop())
+    if method == "ensure_connection":
+        # Allowed, as Django allows it: the checkout goes ahead (and fails: no such server
+        # or database), its error mapped to Django's, as Django's ensure_connection() does.
+        monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        with pytest.raises(OperationalError):
+            asyncio.run(connect_in_loop())
 
 
 def test_sqlalchemy_proxy_shows_psycopg_connection_info(make_alias) -> None:

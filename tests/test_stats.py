@@ -71,3 +71,48 @@ def test_distribution_quantiles_name_bucket_bounds() -> None:
     assert found.as_dict()["buckets"]["0.001"] == 90
     with pytest.raises(ValueError, match="q must be in"):
         found.quantile(0)
+
+
+def test_counts_stay_exact_when_threads_check_out_and_read_at_once() -> None:
+    """Checkouts and returns take no lock (counters.py): their times wait in lists that
+    readings and every ``_FOLD_AT`` of them sort into buckets. Nothing may be lost or
+    counted twice, whichever thread folds, while others append."""
+    import threading
+
+    from django_pg_real_pool import counters as counters_module
+
+    counters = counters_module.CheckoutCounters()
+    threads, each = 8, 3 * counters_module._FOLD_AT + 7
+    start = threading.Barrier(threads + 1)
+    readings: list[counters_module.Counts] = []
+    done = threading.Event()
+
+    def check_out_and_return() -> None:
+        start.wait(10)
+        for _ in range(each):
+            counters.checkout(object)
+            counters.returned()
+
+    def read() -> None:
+        start.wait(10)
+        while not done.is_set():
+            readings.append(counters.read())
+
+    workers = [threading.Thread(target=check_out_and_return) for _ in range(threads)]
+    reader = threading.Thread(target=read)
+    for thread in [*workers, reader]:
+        thread.start()
+    for thread in workers:
+        thread.join()
+    done.set()
+    reader.join()
+
+    final = counters.read()
+    assert final.checkouts == threads * each
+    assert final.wait_time.count == threads * each
+    assert final.hold_time.count == threads * each
+    assert final.in_use == final.waiting == 0
+    assert readings, "the reader never read while the threads ran"
+    assert all(0 <= r.in_use <= threads and r.checkouts <= threads * each for r in readings)
+    checkouts = [r.checkouts for r in readings]
+    assert checkouts == sorted(checkouts), "a reading went backwards"

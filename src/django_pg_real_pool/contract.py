@@ -12,7 +12,6 @@ from __future__ import annotations
 import copy
 from typing import TYPE_CHECKING, Any, Generic
 
-from django.conf import settings
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.postgresql.base import DatabaseWrapper as PostgresDatabaseWrapper
 
@@ -35,7 +34,10 @@ def settings_key(wrapper: BaseDatabaseWrapper) -> tuple[Any, ...]:
         s["OPTIONS"],
         s.get("POOL_OPTIONS"),
         wrapper.timezone_name,
-        settings.USE_TZ,
+        # USE_TZ, read from the wrapper's cached time zone (None without USE_TZ), which
+        # Django refreshes with timezone_name: settings.USE_TZ costs a LazyObject lookup on
+        # every checkout.
+        wrapper.timezone is None,
     )
 
 

@@ -3,8 +3,12 @@
 psycopg_pool counts connections being opened as in the pool and SQLAlchemy counts nothing of
 waits or rejections, so each engine's pool handle counts for itself, here, on every checkout
 and return: the wait (checkout requested -> connection handed out) and the hold (handed out ->
-given back) go into fixed buckets, so recording one is a clock read, a bisect and an increment
-under the lock the counters already take.
+given back) go into fixed buckets.
+
+A checkout and a return take no lock: each appends to a list or deque (atomic in CPython, and
+per object in free-threaded builds), and the times are sorted into their buckets, under the
+lock, in batches (every ``_FOLD_AT`` of them, and at each reading). On every query, the lock
+and the bisect cost more than the rest of the counting together.
 """
 
 from __future__ import annotations
@@ -49,6 +53,10 @@ class CheckoutObserver(Protocol):
     def returned(self, hold: float, origin: Any) -> None: ...
 
 
+#: Times waiting in a list before they are sorted into buckets, at most (about 4 KiB).
+_FOLD_AT = 512
+
+
 class CheckoutCounters:
     """Counts and times what happens to checkouts; shared by both engines' pool handles.
 
@@ -57,16 +65,18 @@ class CheckoutCounters:
     """
 
     __slots__ = (
+        "_checkouts",
         "_hold_buckets",
         "_hold_total",
+        "_holds",
         "_lock",
+        "_out",
         "_taken",
         "_wait_buckets",
         "_wait_total",
         "_waiters",
-        "checkouts",
+        "_waits",
         "errors",
-        "in_use",
         "observer",
         "rejected",
         "timeouts",
@@ -74,15 +84,19 @@ class CheckoutCounters:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self.in_use = self.timeouts = self.rejected = self.errors = 0
-        self.checkouts = 0
+        self.timeouts = self.rejected = self.errors = 0
+        #: Checkouts whose wait is in the buckets (the others' waits are in ``_waits``).
+        self._checkouts = 0
         self._wait_buckets = [0] * (len(BUCKETS) + 1)
         self._hold_buckets = [0] * (len(BUCKETS) + 1)
         self._wait_total = self._hold_total = 0.0
+        #: Waits and holds not sorted into their buckets yet.
+        self._waits: list[float] = []
+        self._holds: list[float] = []
         self._taken = _Taken()
-        #: One item per checkout waiting in ``get()``: appending to and popping from a deque
-        #: are atomic, so a checkout takes the lock once, when it has its connection.
+        #: One item per checkout waiting in ``get()``, and one per connection out.
         self._waiters: deque[None] = deque()
+        self._out: deque[None] = deque()
         #: Set once by the package's app (``observe.py``) when warnings or metrics are on.
         self.observer: CheckoutObserver | None = None
 
@@ -90,6 +104,18 @@ class CheckoutCounters:
     def waiting(self) -> int:
         """Checkouts waiting for a connection now."""
         return len(self._waiters)
+
+    @property
+    def in_use(self) -> int:
+        """Connections checked out and not given back now."""
+        return len(self._out)
+
+    @property
+    def checkouts(self) -> int:
+        """Checkouts that got a connection, since the pool was built."""
+        with self._lock:
+            self._fold()
+            return self._checkouts
 
     def checkout(self, get: Callable[[], T]) -> T:
         waiters = self._waiters
@@ -100,8 +126,8 @@ class CheckoutCounters:
         except BaseException as exc:
             from psycopg_pool import PoolTimeout, TooManyRequests
 
+            waiters.pop()
             with self._lock:
-                waiters.pop()
                 if isinstance(exc, PoolTimeout):
                     self.timeouts += 1
                 elif isinstance(exc, TooManyRequests):
@@ -112,44 +138,74 @@ class CheckoutCounters:
                 _tell(self.observer.failed, exc)
             raise
         now = time.perf_counter()
-        wait = now - start
-        with self._lock:
-            waiters.pop()
-            self.in_use += 1
-            self.checkouts += 1
-            self._wait_buckets[bisect_left(BUCKETS, wait)] += 1
-            self._wait_total += wait
+        # Counted out before it stops counting as waiting: never out of both.
+        self._out.append(None)
+        waiters.pop()
+        waits = self._waits
+        waits.append(now - start)
+        if len(waits) >= _FOLD_AT:
+            with self._lock:
+                self._fold()
         observer = self.observer
         if observer is None:
             self._taken.stack.append((now, None))
             return conn
         self._taken.stack.append((now, _origin_if_wanted(observer)))
         # The connection is out: nothing may raise between here and its holder.
-        _tell(observer.checked_out, wait)
+        _tell(observer.checked_out, now - start)
         return conn
 
     def returned(self) -> None:
         stack = self._taken.stack
         taken = stack.pop() if stack else None
-        hold = 0.0 if taken is None else time.perf_counter() - taken[0]
-        with self._lock:
-            self.in_use -= 1
-            if taken is not None:
-                self._hold_buckets[bisect_left(BUCKETS, hold)] += 1
-                self._hold_total += hold
-        if taken is not None and self.observer is not None:
+        out = self._out
+        if out:  # empty only when given back without a counted checkout
+            out.pop()
+        if taken is None:
+            return
+        hold = time.perf_counter() - taken[0]
+        holds = self._holds
+        holds.append(hold)
+        if len(holds) >= _FOLD_AT:
+            with self._lock:
+                self._fold()
+        if self.observer is not None:
             _tell(self.observer.returned, hold, taken[1])
+
+    def _fold(self) -> None:
+        """Sort the waiting times into their buckets; called with ``_lock`` held. Items are
+        popped one by one, so that one appended meanwhile is kept for the next time."""
+        for pending, buckets, is_wait in (
+            (self._waits, self._wait_buckets, True),
+            (self._holds, self._hold_buckets, False),
+        ):
+            total = 0.0
+            count = 0
+            while True:
+                try:
+                    seconds = pending.pop()
+                except IndexError:
+                    break
+                buckets[bisect_left(BUCKETS, seconds)] += 1
+                total += seconds
+                count += 1
+            if is_wait:
+                self._wait_total += total
+                self._checkouts += count
+            else:
+                self._hold_total += total
 
     def read(self) -> Counts:
         """All the counters and distributions at one instant."""
         with self._lock:
+            self._fold()
             return Counts(
-                in_use=self.in_use,
+                in_use=len(self._out),
                 waiting=len(self._waiters),
                 timeouts=self.timeouts,
                 rejected=self.rejected,
                 errors=self.errors,
-                checkouts=self.checkouts,
+                checkouts=self._checkouts,
                 wait_time=Distribution(tuple(self._wait_buckets), self._wait_total),
                 hold_time=Distribution(tuple(self._hold_buckets), self._hold_total),
             )

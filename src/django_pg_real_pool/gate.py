@@ -91,35 +91,41 @@ _KEEP_AT_MOST = 0.005
 _HURRY = 0.005
 
 
-class _ThreadState(threading.local):
-    """What a thread's handovers are deferred on and what it left on shelves (class
-    attributes and __init__: each thread's start)."""
+class _ThreadState:
+    """What a thread's handovers are deferred on and what it left on shelves. One per thread
+    (``_LOCAL.state``), a plain object: each attribute of a ``threading.local`` costs a
+    lookup of the thread's dictionary, and a checkout and a return read and write several."""
 
-    #: When this thread last gave a connection back (None: not since its request began).
-    returned_at: float | None = None
-    #: Its recent gaps between a return and its next checkout: the latest, or half the
-    #: previous score if that is more (one slow gap takes several quick ones to forget). A
-    #: new thread starts as back to back: at worst, one handover waits for the sweeper.
-    gap: float = 0.0
-    #: When its current run of checkouts began: kept ones continue it.
-    keeping_since: float = 0.0
-    #: The gates holding a handover this thread deferred, or None.
-    deferred_in: list[FairGate] | None = None
-
-    #: Per gate, the connection this thread last put on its shelf (it may have been taken
-    #: since): given back to the pool at the end of the request.
-    shelved: dict[FairGate, Any]
+    __slots__ = ("deferred_in", "gap", "keeping_since", "returned_at", "shelved")
 
     def __init__(self) -> None:
-        self.shelved = {}
+        #: When this thread last gave a connection back (None: not since its request began).
+        self.returned_at: float | None = None
+        #: Its recent gaps between a return and its next checkout: the latest, or half the
+        #: previous score if that is more (one slow gap takes several quick ones to forget).
+        #: A new thread starts as back to back: at worst, one handover waits for the sweeper.
+        self.gap = 0.0
+        #: When its current run of checkouts began: kept ones continue it.
+        self.keeping_since = 0.0
+        #: The gates holding a handover this thread deferred, or None.
+        self.deferred_in: list[FairGate] | None = None
+        #: Per gate, the connection this thread last put on its shelf (it may have been taken
+        #: since): given back to the pool at the end of the request.
+        self.shelved: dict[FairGate, Any] = {}
+
+
+class _PerThread(threading.local):
+    state: _ThreadState
+
+    def __init__(self) -> None:
+        self.state = _ThreadState()
 
     def forget(self) -> None:
         """Back to the thread's start."""
-        self.__dict__.clear()
-        self.shelved = {}
+        self.state = _ThreadState()
 
 
-_THREAD = _ThreadState()
+_LOCAL = _PerThread()
 
 
 class _Waiter:
@@ -235,7 +241,7 @@ class FairGate:
         Raises ``GateFull`` at once when ``max_waiting`` checkouts wait already, and
         ``GateTimeout`` when no slot came in time.
         """
-        state = _THREAD
+        state = _LOCAL.state
         now = time.monotonic()
         returned = state.returned_at
         if returned is not None:
@@ -243,7 +249,7 @@ class FairGate:
             gap, half = now - returned, state.gap * 0.5
             state.gap = gap if gap > half else half
         if self._deferred:
-            kept = self._keep_or_hand_over(now)
+            kept = self._keep_or_hand_over(now, state)
             if kept is not None:
                 return kept, 0.0
         state.keeping_since = now
@@ -283,13 +289,13 @@ class FairGate:
         state.keeping_since = granted_at = time.monotonic()
         return waiter.conn, granted_at - now
 
-    def _keep_or_hand_over(self, now: float) -> Any:
+    def _keep_or_hand_over(self, now: float, state: _ThreadState) -> Any:
         """The connection this thread gave back in a handover it deferred, when it may keep
         it (its waiter first in line again); or None, every deferred handover done."""
         me = _thread.get_ident()
         with self._lock:
             deferred = self._deferred
-            if now - _THREAD.keeping_since < _KEEP_AT_MOST:
+            if now - state.keeping_since < _KEEP_AT_MOST:
                 for index, (waiter, conn, thread, _) in enumerate(deferred):
                     if thread == me:
                         del deferred[index]
@@ -346,7 +352,7 @@ class FairGate:
             return False
         left = self._left_pool.get(id(conn))
         now = time.monotonic()
-        state = _THREAD
+        state = _LOCAL.state
         state.returned_at = now
         with self._lock:
             if self._closed or not idle or left is None or now - left >= self.window:
@@ -465,7 +471,7 @@ def request_boundary() -> None:
     """A request of this thread began or ended: the handovers it deferred are done now, the
     connections it left on shelves go back to their pools (see "Between requests" above), and
     its next checkout does not count as coming back to back."""
-    state = _THREAD
+    state = _LOCAL.state
     state.returned_at = None
     gates = state.deferred_in
     if gates:
@@ -572,7 +578,7 @@ _SWEEPER = _Sweeper()
 def _after_fork_in_child() -> None:
     """The forking thread's state (its deferred handovers, what it left on shelves) is about
     the parent's gates, never used in the child, whose locks may be held: forgotten."""
-    _THREAD.forget()
+    _LOCAL.forget()
     _SWEEPER.after_fork_in_child()
 
 
