@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -198,32 +199,57 @@ def test_a_closed_gate_gives_its_shelf_back_and_shelves_nothing() -> None:
     assert gate.shelved == 0
 
 
+def _in_another_thread(action: Callable[[], Any]) -> Any:
+    found: list[Any] = []
+    thread = threading.Thread(target=lambda: found.append(action()))
+    thread.start()
+    thread.join(10)
+    assert found, "the other thread did not finish"
+    return found[0]
+
+
 def test_a_request_boundary_gives_back_what_the_thread_left_on_the_shelf() -> None:
     pool = _Pool()
     gate = FairGate(2, window=60, give_back=pool.give_back)
-    other: list[Any] = []
-
-    def another_thread() -> None:
-        # Its own request: takes "a" off the shelf and keeps it past this thread's boundary.
-        other.append(gate.enter(1)[0])
-
-    gate.enter(1), gate.enter(1)
     with gate._lock:  # the sweeper must not be the one that gives them back
         gate._swept = True
+    gate.enter(1), gate.enter(1)
     assert _shelve(gate, "a")
-    taker = threading.Thread(target=another_thread)
-    taker.start()
-    taker.join(10)
-    assert other == ["a"]
+    # Another thread's request takes "a" off the shelf, and gives it back.
+    assert _in_another_thread(lambda: gate.enter(1)[0]) == "a"
+    assert _in_another_thread(lambda: _shelve(gate, "a"))
     assert _shelve(gate, "b")
     request_boundary()
-    # "b" was still on the shelf: back in the pool. "a" is another thread's now: untouched.
+    # Nobody holds a connection: "b", this thread's, back in the pool; "a" is the other
+    # thread's to give back at its own boundary.
     assert pool.given_back == ["b"]
-    assert gate.shelved == 0
-    # Its slot stayed free: the next checkout takes a connection from the pool.
+    assert gate.shelved == 1
+    # Its slot stayed free: the next checkout takes "a", then one from the pool.
+    assert gate.enter(1) == ("a", 0.0)
     assert gate.enter(1) == (None, 0.0)
     request_boundary()  # nothing left to give back
     assert pool.given_back == ["b"]
+
+
+def test_a_request_boundary_leaves_the_shelf_alone_while_other_threads_hold_connections() -> None:
+    """With other threads using the pool, connections already rotate among them on the
+    shelf: a round trip through the pool at each request would only cost them (gate.py)."""
+    pool = _Pool()
+    gate = FairGate(2, window=60, give_back=pool.give_back)
+    with gate._lock:
+        gate._swept = True
+    # Another thread holds a connection (from the pool) through this thread's request.
+    assert _in_another_thread(lambda: gate.enter(1)) == (None, 0.0)
+    gate.enter(1)
+    assert _shelve(gate, "b")
+    request_boundary()
+    assert pool.given_back == []
+    assert gate.shelved == 1
+    # The other thread gives its connection back, then ends its request: alone now, it
+    # gives back what it left; "b" stays for the next checkout (or the window).
+    assert _in_another_thread(lambda: (_shelve(gate, "x"), request_boundary()))
+    assert pool.given_back == ["x"]
+    assert gate.enter(1) == ("b", 0.0)
 
 
 # -- on a real server, both engines ---------------------------------------------------------

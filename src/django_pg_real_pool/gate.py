@@ -29,14 +29,16 @@ Every connection on the shelf or held through the gate came out of the pool unde
 the gate admits at most ``capacity`` holders: a checkout that found the shelf empty always
 finds a connection (or room for one) in the pool.
 
-Between requests. The shelf serves the queries of one request: at the end of a request
-(``request_boundary()``), the connections the thread left on shelves go back to their pools,
-so that between requests connections rotate through the pool underneath in its own order, as
-with a pool held for the whole request, and its statistics and maintenance see them. A thread
-that kept reusing one connection request after request would keep that connection's server
-process busy on one core: where client and server share a few cores, every query then wakes
-a process on another core, which costs the client more CPU than the round trip through the
-pool once per request (docs/performance.md).
+Between requests. At the end of a request (``request_boundary()``), the connection the
+thread left on a shelf goes back to its pool when no other thread holds one of the gate's
+connections, so that a thread working alone does not reuse one connection request after
+request: that would keep the connection's server process busy on one core, and where client
+and server share a few cores, every query would wake a process on another core, which costs
+the client more CPU than the round trip through the pool once per request. While other
+threads hold connections, connections already rotate among the threads on the shelf, and the
+warmest one, taken from the shelf, serves a query for less than one taken out of the pool
+(at 16 threads on a pool of 16, giving back at every request cost about a tenth of the
+throughput; docs/performance.md).
 
 Back to back. A thread running queries back to back while others wait would hand its
 connection to the oldest waiter at every query, and wait its turn for the next one: two
@@ -443,9 +445,12 @@ class FairGate:
             return False
 
     def give_back_shelved(self, conn: Any) -> None:
-        """Give ``conn`` back to the pool if it is still on the shelf (not taken since)."""
+        """Give ``conn`` back to the pool if it is still on the shelf (not taken since) and
+        no connection of this gate is held (see "Between requests")."""
         with self._lock:
             shelf = self._shelf
+            if self._free != self.capacity:
+                return
             for index in range(len(shelf) - 1, -1, -1):
                 if shelf[index][0] is conn:
                     del shelf[index]
@@ -469,8 +474,9 @@ _EMPTY_SWEEPS_BEFORE_FORGET = 2
 
 def request_boundary() -> None:
     """A request of this thread began or ended: the handovers it deferred are done now, the
-    connections it left on shelves go back to their pools (see "Between requests" above), and
-    its next checkout does not count as coming back to back."""
+    connections it left on shelves go back to their pools unless other threads hold
+    connections of the same gate (see "Between requests" above), and its next checkout does
+    not count as coming back to back."""
     state = _LOCAL.state
     state.returned_at = None
     gates = state.deferred_in
