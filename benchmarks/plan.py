@@ -28,11 +28,14 @@ PER_QUERY_POOL = 4
 class Sizes:
     """How many processes, rounds and seconds each scenario takes."""
 
-    per_query_processes: int = 4
+    #: Each process draws its own placement of its threads and its servers' processes on
+    #: the machine's cores, which moves its stock pool by up to 2x and a contender's added
+    #: cost by 20 us and more: the median over 8 processes draws 8 times, with fewer rounds.
+    per_query_processes: int = 8
     #: Many short chunks rather than a few long ones: a burst of noise on this kind of
     #: machine lasts tens of milliseconds and spoils one pair of chunks, which the median
-    #: over 20 pairs ignores and the median over 5 did not.
-    per_query_rounds: int = 20
+    #: over 10 pairs ignores and the median over 5 did not.
+    per_query_rounds: int = 10
     chunk_seconds: float = 0.015
     throughput_repeats: int = 4
     cell_seconds: float = 0.5
