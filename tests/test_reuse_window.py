@@ -21,6 +21,7 @@ from django_pg_real_pool.gate import FairGate, request_boundary
 from django_pg_real_pool.testing.backends import backend_pid
 from django_pg_real_pool.testing.saturation import HeldConnections, wait_until
 from server_sessions import sessions
+from tight_pools import make_one_checkout_wait
 
 PSYCOPG, DJ = engines.PSYCOPG_POOL, engines.DJ_DB_CONN_POOL
 
@@ -372,6 +373,34 @@ def test_a_shelved_connection_the_server_closed_is_replaced(
     # Within the window, on the shelf, but the socket says the server hung up: checked
     # (pinged), replaced, and the query runs.
     assert backend_pid(alias) != dead
+
+
+def test_a_connection_handed_over_to_a_waiting_checkout_is_not_looked_at(
+    pool_settings, pool_alias, pg_test_database, monkeypatch
+) -> None:
+    """PRE_PING's look at the socket (a system call, which lets every other thread take the
+    GIL) is for a connection that rested on the shelf; one handed over to a waiting checkout
+    comes straight from a query, however long the waiter took to wake up."""
+    from django_pg_real_pool.dj_db_conn_pool import base as dj_base
+
+    settings = pool_settings(
+        "real_pool_dj", database=pg_test_database, max_size=1, health_checks=True
+    )
+    settings["POOL_OPTIONS"].update(PRE_PING_SKIP_WINDOW=60, REUSE_WINDOW=60)
+    alias = pool_alias(settings)
+    pid = backend_pid(alias)
+    looked: list[Any] = []
+    look = dj_base.has_data_to_read
+    monkeypatch.setattr(dj_base, "has_data_to_read", lambda conn: looked.append(1) or look(conn))
+    # Every return counts as long ago: what is left to tell the two apart is where the
+    # connection came from.
+    monkeypatch.setattr(dj_base, "_SOCKET_LOOK_AFTER", 0.0)
+    assert backend_pid(alias) == pid
+    assert len(looked) == 1, "a connection from the shelf is looked at"
+    # The holder takes it from the shelf (looked at); the queued checkout gets it handed over.
+    make_one_checkout_wait(alias, at_least=0.01)
+    assert len(looked) == 2, "the handed-over connection was looked at"
+    assert backend_pid(alias) == pid
 
 
 @pytest.mark.parametrize("engine", ["real_pool", "real_pool_dj"])

@@ -87,8 +87,9 @@ def _used_moments_ago(conn: Any, window: float) -> bool:
 #: A connection given back less than this long ago is handed out without a look at its
 #: socket (a system call, which also lets every other thread take the GIL): a server that
 #: closed it within that millisecond is no different from one that closes it during the next
-#: query, which fails either way. Under load, handovers and back-to-back queries are all
-#: within it.
+#: query, which fails either way. Back-to-back queries are within it; a connection handed
+#: over to a waiting checkout is not looked at either, however long the waiter took to wake
+#: (under 64 threads, often more than a millisecond).
 _SOCKET_LOOK_AFTER = 0.001
 
 
@@ -170,7 +171,7 @@ class QueuePoolHandle:
         gate = self._gate
         if gate is not None:
             try:
-                fairy, _ = gate.enter(self._timeout)
+                fairy, waited = gate.enter(self._timeout)
             except GateFull as exc:
                 # Refused at once, as psycopg_pool does; CheckoutCounters counts it.
                 raise TooManyRequests(
@@ -183,7 +184,15 @@ class QueuePoolHandle:
                     f"POOL_SIZE + MAX_OVERFLOW)"
                 ) from None
             if fairy is not None:
-                if not (self._pre_ping and _server_may_have_closed(fairy.dbapi_connection)):
+                # Handed over while this checkout waited (``waited``), it comes straight from
+                # a query that just ran on it, however long this thread took to wake up:
+                # not looked at, as within _SOCKET_LOOK_AFTER of a return. From the shelf,
+                # it may have rested there.
+                if not (
+                    self._pre_ping
+                    and not waited
+                    and _server_may_have_closed(fairy.dbapi_connection)
+                ):
                     return fairy
                 # The server may have closed it: through the QueuePool and its ping.
                 gate.unshelve(fairy)
