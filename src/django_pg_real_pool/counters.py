@@ -110,13 +110,6 @@ class CheckoutCounters:
         """Connections checked out and not given back now."""
         return len(self._out)
 
-    @property
-    def checkouts(self) -> int:
-        """Checkouts that got a connection, since the pool was built."""
-        with self._lock:
-            self._fold()
-            return self._checkouts
-
     def checkout(self, get: Callable[[], T]) -> T:
         waiters = self._waiters
         start = time.perf_counter()
@@ -173,27 +166,11 @@ class CheckoutCounters:
             _tell(self.observer.returned, hold, taken[1])
 
     def _fold(self) -> None:
-        """Sort the waiting times into their buckets; called with ``_lock`` held. Items are
-        popped one by one, so that one appended meanwhile is kept for the next time."""
-        for pending, buckets, is_wait in (
-            (self._waits, self._wait_buckets, True),
-            (self._holds, self._hold_buckets, False),
-        ):
-            total = 0.0
-            count = 0
-            while True:
-                try:
-                    seconds = pending.pop()
-                except IndexError:
-                    break
-                buckets[bisect_left(BUCKETS, seconds)] += 1
-                total += seconds
-                count += 1
-            if is_wait:
-                self._wait_total += total
-                self._checkouts += count
-            else:
-                self._hold_total += total
+        """Sort the pending times into their buckets; called with ``_lock`` held."""
+        count, total = _drain(self._waits, self._wait_buckets)
+        self._checkouts += count
+        self._wait_total += total
+        self._hold_total += _drain(self._holds, self._hold_buckets)[1]
 
     def read(self) -> Counts:
         """All the counters and distributions at one instant."""
@@ -209,6 +186,20 @@ class CheckoutCounters:
                 wait_time=Distribution(tuple(self._wait_buckets), self._wait_total),
                 hold_time=Distribution(tuple(self._hold_buckets), self._hold_total),
             )
+
+
+def _drain(pending: list[float], buckets: list[int]) -> tuple[int, float]:
+    """Move ``pending`` into ``buckets``; how many, and their sum. Popped one by one, so that
+    a time appended meanwhile by another thread stays for the next time."""
+    count, total = 0, 0.0
+    while True:
+        try:
+            seconds = pending.pop()
+        except IndexError:
+            return count, total
+        buckets[bisect_left(BUCKETS, seconds)] += 1
+        total += seconds
+        count += 1
 
 
 class _Taken(threading.local):
