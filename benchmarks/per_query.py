@@ -36,7 +36,11 @@ def _spec(
 
 
 def run(
-    plan: Plan, common: dict[str, Any], pythons: dict[str, str], progress: Progress
+    plan: Plan,
+    common: dict[str, Any],
+    pythons: dict[str, str],
+    progress: Progress,
+    cpus: tuple[int, ...] = (),
 ) -> dict[str, Any]:
     """Raw results: one entry per process, with every round's numbers."""
     contenders = plan.running(PER_QUERY)
@@ -44,7 +48,7 @@ def run(
     for repeat in range(plan.sizes.per_query_processes):
         specs = [_spec(c, pythons[c.venv], common) for c in contenders]
         progress.say(f"{PER_QUERY}: starting {len(specs)} processes (repeat {repeat + 1})")
-        with started(specs) as workers:
+        with started(specs, cpus) as workers:
             for contender, (worker, setup) in zip(contenders, workers, strict=True):
                 progress.step(
                     PER_QUERY, f"{contender.name} (repeat {repeat + 1}, pid {setup['pid']})"

@@ -8,6 +8,7 @@ from typing import Any
 from .checkout_stats import table as stats_table
 from .contenders import BY_NAME, REFERENCE
 from .goals import Goal
+from .placement import Placement
 from .plan import GOAL_VARIANT, PER_QUERY_VARIANTS, sizes_from
 from .summary import Spread, spread
 
@@ -41,6 +42,7 @@ def machine_lines(results: dict[str, Any]) -> list[str]:
         f"{', '.join(map(str, run['load_after']))} after",
         f"- PostgreSQL {results['server']['version']} ({results['server']['source']}), "
         f"max_connections {results['server']['max_connections']}",
+        f"- Placement: {placement_text(results.get('placement'))}",
         f"- Run: {run['started']} UTC, {run['seconds']:.0f} s, "
         f"`python -m benchmarks {run['arguments']}`".rstrip(),
     ]
@@ -48,6 +50,13 @@ def machine_lines(results: dict[str, Any]) -> list[str]:
         packages = ", ".join(f"{name} {version}" for name, version in found.items() if version)
         lines.append(f"- Packages ({venv} venv): {packages}")
     return [*lines, ""]
+
+
+def placement_text(found: dict[str, Any] | None) -> str:
+    """The placement a results.json recorded, in words (runs before it was recorded: none)."""
+    if found is None:
+        return "not recorded (not pinned)"
+    return Placement(tuple(found["server"]), tuple(found["clients"]), found["reason"]).describe()
 
 
 def noise_line(summary: dict[str, Any]) -> str:

@@ -23,6 +23,7 @@ from . import (
     goals,
     machine,
     per_query,
+    placement,
     previous_release,
     report,
     server_start,
@@ -75,6 +76,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--results", type=Path, help=f"default {RESULTS.relative_to(ROOT)}")
     parser.add_argument("--charts", type=Path, help=f"default {CHARTS.relative_to(ROOT)}")
     parser.add_argument("--no-charts", action="store_true", help="write no PNG")
+    parser.add_argument(
+        "--no-pin",
+        action="store_true",
+        help="leave the server and the measured processes wherever the scheduler puts them "
+        "(by default they run on separate cores)",
+    )
     return parser.parse_args(argv)
 
 
@@ -134,7 +141,12 @@ def measure(plan: Plan, args: argparse.Namespace, progress: Progress) -> dict[st
         progress.step("venv", "the django-pg-real-pool 1.1.0 venv")
         pythons[V110] = str(previous_release.ensure_venv(VENV_110, say=progress.say))
         progress.end_step()
+    where = placement.choose(wanted=not args.no_pin)
+    results["placement"] = where.as_json()
     with bench_server(needed=plan.connections_needed(), major=args.pg_major) as server:
+        assert server.pid is not None
+        placement.pin_tree(server.pid, where.server)
+        progress.say(f"placement: {where.describe()}")
         common = common_settings(server)
         results["server"] = {
             "version": server_version(server),
@@ -147,11 +159,11 @@ def measure(plan: Plan, args: argparse.Namespace, progress: Progress) -> dict[st
         )
         results["versions"] = {}
         if plan.running(PER_QUERY):
-            results["per_query"] = per_query.run(plan, common, pythons, progress)
+            results["per_query"] = per_query.run(plan, common, pythons, progress, where.clients)
             results["versions"] |= _check_versions(results["per_query"]["processes"])
             results["per_query_summary"] = per_query.summarize(results["per_query"])
         if plan.running(THROUGHPUT):
-            results["throughput"] = throughput.run(plan, common, pythons, progress)
+            results["throughput"] = throughput.run(plan, common, pythons, progress, where.clients)
             results["versions"] |= _check_versions(results["throughput"]["processes"])
             results["throughput_summary"] = throughput.summarize(results["throughput"], plan)
         if "stats" in plan.scenarios:
@@ -159,10 +171,18 @@ def measure(plan: Plan, args: argparse.Namespace, progress: Progress) -> dict[st
             command = [sys.executable, "-m", "benchmarks.checkout_stats", "--connect"]
             command += [json.dumps(common), "--checkouts", str(plan.sizes.stats_checkouts)]
             command += ["--rounds", str(plan.sizes.stats_rounds)]
-            done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
-            if done.returncode != 0:
-                raise RuntimeError(f"the stats benchmark failed:\n{done.stderr[-3000:]}")
-            results["stats"] = json.loads(done.stdout)
+            with subprocess.Popen(
+                command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            ) as stats:
+                try:
+                    placement.pin(stats.pid, where.clients)
+                    out, err = stats.communicate()
+                except BaseException:  # Ctrl-C included: never leave it running
+                    stats.kill()
+                    raise
+            if stats.returncode != 0:
+                raise RuntimeError(f"the stats benchmark failed:\n{err[-3000:]}")
+            results["stats"] = json.loads(out)
         if "server_start" in plan.scenarios:
             progress.step("server_start", "cold, warm and per-worker database, ours")
             results["server_start"] = server_start.measure(

@@ -38,7 +38,11 @@ def spec(
 
 
 def run(
-    plan: Plan, common: dict[str, Any], pythons: dict[str, str], progress: Progress
+    plan: Plan,
+    common: dict[str, Any],
+    pythons: dict[str, str],
+    progress: Progress,
+    cpus: tuple[int, ...] = (),
 ) -> dict[str, Any]:
     """Raw results: per repeat, one entry per contender and measured cell."""
     contenders = plan.running(THROUGHPUT)
@@ -49,7 +53,7 @@ def run(
         specs = [spec(c, pythons[c.venv], common, plan) for c in contenders]
         progress.say(f"{THROUGHPUT}: starting {len(specs)} processes (repeat {repeat + 1})")
         runs: list[dict[str, Any]] = []
-        with started(specs) as workers:
+        with started(specs, cpus) as workers:
             by_name: dict[str, WorkerProcess] = {}
             for contender, (worker, setup) in zip(contenders, workers, strict=True):
                 by_name[contender.name] = worker

@@ -6,7 +6,8 @@ orchestrator starts it as ``python -I worker.py`` and talks JSON, one object per
 
 - ``{"op": "setup", "databases": {...}, "fill": {"alias": n}}``: configure Django, then warm
   every alias (``fill``: hold n connections of it at once, so a pool has opened them all).
-  Answers the versions of the packages that matter and this process's id.
+  Answers the versions of the packages that matter, this process's id and the cores it may
+  run on.
 - ``{"op": "per_query", "alias", "reference", "variants", "chunk_seconds", "rounds"}``: one
   thread; per variant, a warm-up that also counts how many requests take ``chunk_seconds``,
   then per round that many requests through ``alias`` and through ``reference`` (the order
@@ -75,7 +76,13 @@ def setup(databases: dict[str, Any], fill: dict[str, int]) -> dict[str, Any]:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             versions[name] = None
-    return {"pid": os.getpid(), "python": sys.version.split()[0], "versions": versions}
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+    return {
+        "pid": os.getpid(),
+        "python": sys.version.split()[0],
+        "versions": versions,
+        "cpus": cpus,
+    }
 
 
 def fill_pool(alias: str, connections_at_once: int) -> None:

@@ -14,6 +14,8 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
+from .placement import pin
+
 __all__ = ["WORKER", "WorkerError", "WorkerProcess", "started"]
 
 WORKER = Path(__file__).with_name("worker.py")
@@ -29,7 +31,7 @@ class WorkerProcess:
     """One worker: ``python -I worker.py`` in its own session, so that a Ctrl-C reaches only
     the orchestrator, which then stops it."""
 
-    def __init__(self, python: str, name: str) -> None:
+    def __init__(self, python: str, name: str, cpus: tuple[int, ...] = ()) -> None:
         self.name = name
         # A file, not a pipe: warnings written by the code under test never block the worker.
         self.stderr = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 (closed by close())
@@ -41,6 +43,8 @@ class WorkerProcess:
             text=True,
             start_new_session=True,
         )
+        # Before it starts a thread: every thread it starts inherits the cores.
+        pin(self.process.pid, cpus)
 
     def send(self, op: str, **arguments: Any) -> None:
         assert self.process.stdin is not None
@@ -103,14 +107,15 @@ class WorkerProcess:
 
 @contextmanager
 def started(
-    specs: Sequence[tuple[str, str, dict[str, Any], dict[str, int]]],
+    specs: Sequence[tuple[str, str, dict[str, Any], dict[str, int]]], cpus: tuple[int, ...] = ()
 ) -> Iterator[list[tuple[WorkerProcess, dict[str, Any]]]]:
     """Workers for ``(name, python, databases, fill)`` specs, set up concurrently (nothing is
-    timed while they start); each with its setup answer. All are stopped on exit."""
+    timed while they start), pinned to ``cpus`` if any; each with its setup answer. All are
+    stopped on exit."""
     with ExitStack() as stack:
         workers: list[WorkerProcess] = []
         for name, python, _, _ in specs:
-            worker = WorkerProcess(python, name)
+            worker = WorkerProcess(python, name, cpus)
             stack.callback(worker.close)
             workers.append(worker)
         # Runs first on exit: every worker winds down at once, then each is waited for.

@@ -68,6 +68,15 @@ def test_a_quick_run_measures_evaluates_and_writes_everything(tmp_path: Path) ->
     results = json.loads((tmp_path / "results.json").read_text())
     assert {p["contender"] for p in results["per_query"]["processes"]} == set(CONTENDERS.split(","))
     assert len(results["per_query"]["processes"]) == 2 * 4, "2 processes per contender"
+    placement = results["placement"]
+    if len(os.sched_getaffinity(0)) >= 2:
+        assert placement["server"]
+        assert placement["clients"]
+        assert not set(placement["server"]) & set(placement["clients"])
+    processes = results["per_query"]["processes"] + results["throughput"]["processes"]
+    assert {tuple(p["cpus"]) for p in processes} == {
+        tuple(placement["clients"]) or tuple(sorted(os.sched_getaffinity(0)))
+    }, "every measured process ran on the clients' cores"
     runs = results["throughput"]["repeats"][0]
     assert all(run["failures"] == 0 for run in runs)
     assert {run["pool"] for run in runs if run["contender"] == "persistent"} == {None}
@@ -76,6 +85,7 @@ def test_a_quick_run_measures_evaluates_and_writes_everything(tmp_path: Path) ->
     assert [goal["number"] for goal in results["goals"]] == [1, 2, 3, 4]
 
     text = (tmp_path / "results.md").read_text()
+    assert "- Placement: the server's processes on CPU " in text or not placement["server"]
     for heading in ("Goals", "Cost per query", "Throughput and latency", "Fairness", "slower"):
         assert heading in text
     if find_spec("matplotlib"):
