@@ -33,7 +33,7 @@ $(BIN)/.bench-installed: $(BIN)/.installed pyproject.toml
 	touch $@
 
 # Every contender side by side, the goals met or not, the results written to
-# benchmarks/results/ and docs/img/benchmark/ (docs/performance.md): about 8 minutes on 2
+# benchmarks/results/ and docs/img/benchmark/ (docs/performance.md): about 8.5 minutes on 2
 # cores. Choose with ARGS, e.g. make bench ARGS="--quick --scenarios per_query".
 bench: $(BIN)/.bench-installed
 	$(BIN)/python -m benchmarks $(ARGS)
