@@ -4,6 +4,7 @@ with each connection returned to the pool as soon as possible (see ``release.py`
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import math
 import time
@@ -39,7 +40,8 @@ _IDLE = TransactionStatus.IDLE
 class PsycopgPoolHandle:
     """A ``psycopg_pool.ConnectionPool`` as the registry sees it.
 
-    Checkouts queue in a ``FairGate`` of ``max_size`` slots in front of the pool, which
+    Checkouts queue in a ``FairGate`` of ``max_size`` slots (resized with the pool's
+    ``resize()``) in front of the pool, which
     applies ``timeout`` and ``max_waiting`` as psycopg_pool would, with its messages: a
     saturated pool hands a connection over at every query here, and the gate's handover wakes
     the waiter once where psycopg_pool's wakes it twice (``gate.py``).
@@ -92,6 +94,7 @@ class PsycopgPoolHandle:
         self._gate = FairGate(
             raw.max_size, max_waiting=max_waiting, window=reuse_window, give_back=raw.putconn
         )
+        _follow_resize(raw, self._gate)
         #: psycopg_pool's own stats count connections being opened as in the pool.
         self.counters = CheckoutCounters()
 
@@ -172,6 +175,20 @@ class PsycopgPoolHandle:
         self._gate.close()
         self.raw.close()
         compat.close_what_a_closed_pool_kept(self.raw)
+
+
+def _follow_resize(raw: Any, gate: FairGate) -> None:
+    """Make ``raw.resize()`` (``connection.pool.resize()``, psycopg_pool's API) resize the gate
+    in front of it too: a gate left at the old ``max_size`` would keep admitting the old
+    number of checkouts."""
+    resize = raw.resize
+
+    @functools.wraps(resize)
+    def resized(min_size: int, max_size: int | None = None) -> None:
+        resize(min_size, max_size)
+        gate.resize(raw.max_size)
+
+    raw.resize = resized
 
 
 def _probe(connect_kwargs: dict[str, Any], configure: Any, *, timeout: float) -> None:

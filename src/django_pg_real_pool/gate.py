@@ -256,7 +256,7 @@ class FairGate:
                 return kept, 0.0
         state.keeping_since = now
         with self._lock:
-            if self._free and not self._waiters:
+            if self._free > 0 and not self._waiters:
                 self._free -= 1
                 shelf = self._shelf
                 if not shelf:
@@ -331,9 +331,10 @@ class FairGate:
 
     def leave(self) -> None:
         """Give a slot back, without a connection (already back in the pool, or none was
-        taken): to the oldest waiter if any."""
+        taken): to the oldest waiter if any, unless the gate was made smaller than the
+        connections held (``resize()``)."""
         with self._lock:
-            if self._waiters:
+            if self._waiters and self._free >= 0:
                 waiter = self._waiters.popleft()
                 waiter.granted = True
                 waiter.lock.release()
@@ -357,7 +358,13 @@ class FairGate:
         state = _LOCAL.state
         state.returned_at = now
         with self._lock:
-            if self._closed or not idle or left is None or now - left >= self.window:
+            if (
+                self._closed
+                or not idle
+                or left is None
+                or now - left >= self.window
+                or self._free < 0
+            ):
                 self._left_pool.pop(id(conn), None)
                 return False
             if self._waiters:
@@ -386,6 +393,32 @@ class FairGate:
                 self._empty_sweeps = 0
                 _SWEEPER.watch(self)
             return True
+
+    def resize(self, capacity: int) -> None:
+        """Admit at most ``capacity`` holders from now on (the pool underneath was resized).
+
+        Larger: the new slots go to the waiters first. Smaller: shelved connections beyond
+        the free slots go back to the pool (which closes what it no longer needs), and while
+        more connections are held than ``capacity``, each one given back goes to the pool
+        and its slot is retired instead of handed over."""
+        if capacity < 1:
+            raise ValueError(f"a gate needs a capacity of at least 1, not {capacity}")
+        with self._lock:
+            self._free += capacity - self.capacity
+            self.capacity = capacity
+            woken = []
+            while self._free > 0 and self._waiters:
+                waiter = self._waiters.popleft()
+                waiter.granted = True
+                self._free -= 1
+                woken.append(waiter)
+            # Held plus shelved never exceeds capacity: the pool never makes anyone wait.
+            excess = len(self._shelf) - max(self._free, 0)
+            stale = [item[0] for item in self._shelf[:excess]] if excess > 0 else []
+            del self._shelf[: len(stale)]
+        for waiter in woken:
+            waiter.lock.release()
+        self._flush(stale)
 
     def unshelve(self, conn: Any) -> None:
         """Hand ``conn``, taken out of ``enter()``, back to the pool underneath (the caller
