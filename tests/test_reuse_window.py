@@ -375,57 +375,32 @@ def test_a_shelved_connection_the_server_closed_is_replaced(
     assert backend_pid(alias) != dead
 
 
-def _looking_alias(engine, pool_settings, pool_alias, database, monkeypatch, *, look_after):
-    """A one-connection pool with health checks (PRE_PING) whose socket looks are counted,
-    a window of 60 s, and ``SOCKET_LOOK_AFTER`` set to ``look_after``."""
-    from django_pg_real_pool import gate
-
-    settings = pool_settings(engine, database=database, max_size=1, health_checks=True)
-    if engine == "real_pool":
-        settings["OPTIONS"]["reuse_window"] = 60
-    else:
-        settings["POOL_OPTIONS"].update(PRE_PING_SKIP_WINDOW=60, REUSE_WINDOW=60)
-    looked: list[Any] = []
-    look = gate.has_data_to_read
-    monkeypatch.setattr(gate, "has_data_to_read", lambda conn: looked.append(1) or look(conn))
-    monkeypatch.setattr(gate, "SOCKET_LOOK_AFTER", look_after)
-    return pool_alias(settings), looked
-
-
-@pytest.mark.parametrize("engine", ["real_pool", "real_pool_dj"])
 def test_a_connection_handed_over_to_a_waiting_checkout_is_not_looked_at(
-    engine, pool_settings, pool_alias, pg_test_database, monkeypatch
+    pool_settings, pool_alias, pg_test_database, monkeypatch
 ) -> None:
-    """The look at the socket (a system call, which lets every other thread take the GIL) is
-    for a connection that rested on the shelf; one handed over to a waiting checkout comes
-    straight from a query, however long the waiter took to wake up."""
+    """PRE_PING's look at the socket (a system call, which lets every other thread take the
+    GIL) is for a connection that rested on the shelf; one handed over to a waiting checkout
+    comes straight from a query, however long the waiter took to wake up."""
+    from django_pg_real_pool.dj_db_conn_pool import base as dj_base
+
+    settings = pool_settings(
+        "real_pool_dj", database=pg_test_database, max_size=1, health_checks=True
+    )
+    settings["POOL_OPTIONS"].update(PRE_PING_SKIP_WINDOW=60, REUSE_WINDOW=60)
+    alias = pool_alias(settings)
+    pid = backend_pid(alias)
+    looked: list[Any] = []
+    look = dj_base.has_data_to_read
+    monkeypatch.setattr(dj_base, "has_data_to_read", lambda conn: looked.append(1) or look(conn))
     # Every return counts as long ago: what is left to tell the two apart is where the
     # connection came from.
-    alias, looked = _looking_alias(
-        engine, pool_settings, pool_alias, pg_test_database, monkeypatch, look_after=0.0
-    )
-    pid = backend_pid(alias)
+    monkeypatch.setattr(dj_base, "_SOCKET_LOOK_AFTER", 0.0)
     assert backend_pid(alias) == pid
     assert len(looked) == 1, "a connection from the shelf is looked at"
     # The holder takes it from the shelf (looked at); the queued checkout gets it handed over.
     make_one_checkout_wait(alias, at_least=0.01)
     assert len(looked) == 2, "the handed-over connection was looked at"
     assert backend_pid(alias) == pid
-
-
-@pytest.mark.parametrize("engine", ["real_pool", "real_pool_dj"])
-def test_a_connection_given_back_moments_ago_is_not_looked_at(
-    engine, pool_settings, pool_alias, pg_test_database, monkeypatch
-) -> None:
-    """Within ``SOCKET_LOOK_AFTER`` of its return (here an hour, so that the test does not
-    race the clock), a connection from the shelf is handed out without a look."""
-    alias, looked = _looking_alias(
-        engine, pool_settings, pool_alias, pg_test_database, monkeypatch, look_after=3600.0
-    )
-    pid = backend_pid(alias)
-    for _ in range(3):
-        assert backend_pid(alias) == pid
-    assert looked == []
 
 
 @pytest.mark.parametrize("engine", ["real_pool", "real_pool_dj"])

@@ -29,13 +29,7 @@ from . import pools  # noqa: E402
 from .counters import CheckoutCounters  # noqa: E402
 from .creation import DatabaseCreation  # noqa: E402
 from .features import DatabaseFeatures  # noqa: E402
-from .gate import (  # noqa: E402
-    FairGate,
-    GateFull,
-    GateTimeout,
-    server_may_have_closed,
-    stamp_return,
-)
+from .gate import FairGate, GateFull, GateTimeout, has_data_to_read  # noqa: E402
 from .options import PoolConfig  # noqa: E402
 from .release import AsapReleaseMixin  # noqa: E402
 from .session import session_reset  # noqa: E402
@@ -120,10 +114,7 @@ class PsycopgPoolHandle:
                 f"pool {self.raw.name!r}: couldn't get a connection after {timeout:.2f} sec"
             ) from None
         if conn is not None:
-            # Handed over while this checkout waited (``waited``), it comes straight from a
-            # query that just ran on it: not looked at, as within SOCKET_LOOK_AFTER of a
-            # return (gate.py). From the shelf, it may have rested there.
-            if self._check is None or waited or not server_may_have_closed(conn):
+            if self._check is None or not has_data_to_read(conn):
                 return conn
             # The server may have closed it: through psycopg_pool and the check.
             self._gate.unshelve(conn)
@@ -165,8 +156,6 @@ class PsycopgPoolHandle:
 
     def putconn(self, conn: Any) -> None:
         self.counters.returned()
-        if self._check is not None:
-            stamp_return(conn)
         if self._gate.shelve(conn, idle=conn.pgconn.transaction_status == _IDLE):
             return
         try:

@@ -148,33 +148,6 @@ def _give_back_quietly(give_back: Callable[[Any], None], conn: Any) -> None:
         logger.exception("giving a shelved connection back to its pool failed")
 
 
-#: The attribute of a psycopg connection that holds the time.monotonic() of its last return,
-#: stamped by a handle that looks at sockets (health checks, PRE_PING).
-RETURNED_AT = "_django_pg_real_pool_returned_at"
-#: A connection given back less than this long ago is handed out without a look at its
-#: socket (a system call, which also lets every other thread take the GIL): a server that
-#: closed it within that millisecond is no different from one that closes it during the next
-#: query, which fails either way. Back-to-back queries are within it; a connection handed
-#: over to a waiting checkout is not looked at either, however long the waiter took to wake
-#: (under 64 threads, often more than a millisecond).
-SOCKET_LOOK_AFTER = 0.001
-
-
-def stamp_return(conn: Any) -> None:
-    """Note the time ``conn`` (a psycopg connection) is given back."""
-    setattr(conn, RETURNED_AT, time.monotonic())
-
-
-def server_may_have_closed(conn: Any) -> bool:
-    """Whether a psycopg connection coming off a shelf must be checked before it is handed
-    out: given back ``SOCKET_LOOK_AFTER`` ago or more (or never stamped), and its socket has
-    something to read."""
-    returned = getattr(conn, RETURNED_AT, None)
-    if returned is not None and time.monotonic() - returned < SOCKET_LOOK_AFTER:
-        return False
-    return has_data_to_read(conn)
-
-
 def has_data_to_read(conn: Any) -> bool:
     """Whether a psycopg connection's socket has something to read (or cannot be watched): a
     connection at rest has nothing to read unless the server wrote to it, which it does when

@@ -34,12 +34,10 @@ from django_pg_real_pool.counters import CheckoutCounters  # noqa: E402
 from django_pg_real_pool.creation import DatabaseCreation  # noqa: E402
 from django_pg_real_pool.features import DatabaseFeatures  # noqa: E402
 from django_pg_real_pool.gate import (  # noqa: E402
-    RETURNED_AT,
     FairGate,
     GateFull,
     GateTimeout,
-    server_may_have_closed,
-    stamp_return,
+    has_data_to_read,
 )
 from django_pg_real_pool.options import PoolConfig  # noqa: E402
 from django_pg_real_pool.queue_options import QueuePoolOptions, queue_pool_options  # noqa: E402
@@ -50,6 +48,9 @@ logger = logging.getLogger("django_pg_real_pool")
 
 
 _IDLE = psycopg.pq.TransactionStatus.IDLE
+
+#: Set on a psycopg connection when it goes back to the pool: ``time.monotonic()`` then.
+_RETURNED_AT = "_django_pg_real_pool_returned_at"
 
 
 class PingDialect(sqlalchemy_psycopg.dialect):
@@ -77,10 +78,26 @@ class PingDialect(sqlalchemy_psycopg.dialect):
 
 
 def _used_moments_ago(conn: Any, window: float) -> bool:
-    returned = getattr(conn, RETURNED_AT, None)
+    returned = getattr(conn, _RETURNED_AT, None)
     if returned is None or time.monotonic() - returned > window or conn.closed:
         return False
-    return not server_may_have_closed(conn)
+    return not _server_may_have_closed(conn)
+
+
+#: A connection given back less than this long ago is handed out without a look at its
+#: socket (a system call, which also lets every other thread take the GIL): a server that
+#: closed it within that millisecond is no different from one that closes it during the next
+#: query, which fails either way. Back-to-back queries are within it; a connection handed
+#: over to a waiting checkout is not looked at either, however long the waiter took to wake
+#: (under 64 threads, often more than a millisecond).
+_SOCKET_LOOK_AFTER = 0.001
+
+
+def _server_may_have_closed(conn: Any) -> bool:
+    returned = getattr(conn, _RETURNED_AT, None)
+    if returned is not None and time.monotonic() - returned < _SOCKET_LOOK_AFTER:
+        return False
+    return has_data_to_read(conn)
 
 
 class QueuePoolHandle:
@@ -169,10 +186,12 @@ class QueuePoolHandle:
             if fairy is not None:
                 # Handed over while this checkout waited (``waited``), it comes straight from
                 # a query that just ran on it, however long this thread took to wake up:
-                # not looked at, as within SOCKET_LOOK_AFTER of a return. From the shelf,
+                # not looked at, as within _SOCKET_LOOK_AFTER of a return. From the shelf,
                 # it may have rested there.
                 if not (
-                    self._pre_ping and not waited and server_may_have_closed(fairy.dbapi_connection)
+                    self._pre_ping
+                    and not waited
+                    and _server_may_have_closed(fairy.dbapi_connection)
                 ):
                     return fairy
                 # The server may have closed it: through the QueuePool and its ping.
@@ -200,7 +219,7 @@ class QueuePoolHandle:
         raw = conn.dbapi_connection
         if self._stamp_returns and raw is not None:
             # Its last use, for PingDialect: also when it goes back to the pool from the gate.
-            stamp_return(raw)
+            setattr(raw, _RETURNED_AT, time.monotonic())
         gate = self._gate
         if gate is not None and gate.shelve(
             conn, idle=raw is not None and raw.pgconn.transaction_status == _IDLE
