@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 __all__ = ["Placement", "choose", "pin", "pin_tree"]
 
@@ -44,6 +45,11 @@ class Placement:
 
     def as_json(self) -> dict[str, object]:
         return {"server": list(self.server), "clients": list(self.clients), "reason": self.reason}
+
+    @classmethod
+    def from_json(cls, found: dict[str, Any]) -> Placement:
+        """The placement ``as_json()`` wrote (into results.json)."""
+        return cls(tuple(found["server"]), tuple(found["clients"]), found["reason"])
 
 
 def _cpus(cpus: tuple[int, ...]) -> str:
@@ -92,7 +98,7 @@ def pin_tree(pid: int, cpus: tuple[int, ...]) -> int:
     pinned = 0
     for process in [pid, *_children(pid)]:
         try:
-            os.sched_setaffinity(process, cpus)
+            pin(process, cpus)
         except ProcessLookupError:  # an exiting child
             continue
         pinned += 1

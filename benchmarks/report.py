@@ -56,7 +56,7 @@ def placement_text(found: dict[str, Any] | None) -> str:
     """The placement a results.json recorded, in words (runs before it was recorded: none)."""
     if found is None:
         return "not recorded (not pinned)"
-    return Placement(tuple(found["server"]), tuple(found["clients"]), found["reason"]).describe()
+    return Placement.from_json(found).describe()
 
 
 def noise_line(summary: dict[str, Any]) -> str:
