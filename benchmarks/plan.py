@@ -7,7 +7,16 @@ from typing import Any
 
 from .contenders import CONTENDERS, PER_QUERY, THROUGHPUT, V110, Contender
 
-__all__ = ["DEFAULT", "PER_QUERY_VARIANTS", "QUICK", "SCENARIOS", "Plan", "Sizes"]
+__all__ = [
+    "DEFAULT",
+    "GOAL_CELLS",
+    "PER_QUERY_VARIANTS",
+    "QUICK",
+    "SCENARIOS",
+    "THROUGHPUT_ORDER",
+    "Plan",
+    "Sizes",
+]
 
 #: Every scenario, in the order they run.
 SCENARIOS = (PER_QUERY, THROUGHPUT, "stats", "server_start")
@@ -22,6 +31,35 @@ PER_QUERY_VARIANTS: tuple[dict[str, Any], ...] = (
 GOAL_VARIANT = "10 queries"
 #: One thread never holds more than one connection: the per-query pools are small.
 PER_QUERY_POOL = 4
+#: The contenders whose numbers decide goal 3 (each engine against 1.1.0's on the same pool,
+#: and the stock pool) and goal 4 (each engine against the stock pool).
+_GOAL_3 = ("stock_pool", "real_pool", "real_pool_dj", "1.1.0", "1.1.0_dj")
+_GOAL_4 = ("stock_pool", "real_pool", "real_pool_dj")
+#: The order contenders run in within a throughput slice (the next slice reverses it): every
+#: pair whose ratio a goal reads runs side by side, our engines each between the stock pool
+#: and its 1.1.0 counterpart. A slice hits its neighbours alike more than a contender four
+#: slices away (in a run in that order, the first engine against 1.1.0 came out 0.99x four
+#: apart and 1.02x side by side; the ratio of neighbouring slices spreads less, 4.3 % against
+#: 5 % and more).
+THROUGHPUT_ORDER = (
+    "persistent",
+    "no_pool",
+    "dbcp",
+    "1.1.0_dj",
+    "real_pool_dj",
+    "stock_pool",
+    "real_pool",
+    "1.1.0",
+)
+#: The throughput positions (threads, pool, seconds of work) a goal reads: the goal's number
+#: and the contenders that decide it there.
+GOAL_CELLS: dict[tuple[int, int, float], tuple[int, tuple[str, ...]]] = {
+    (16, 4, 0.010): (3, _GOAL_3),
+    (16, 4, 0.0): (4, _GOAL_4),
+    (64, 4, 0.0): (4, _GOAL_4),
+    (16, 16, 0.0): (4, _GOAL_4),
+    (64, 16, 0.0): (4, _GOAL_4),
+}
 
 
 @dataclass(frozen=True)
@@ -40,9 +78,18 @@ class Sizes:
     throughput_repeats: int = 4
     cell_seconds: float = 0.5
     #: Each cell's seconds are cut in this many slices, the contenders alternating slice by
-    #: slice: the machine's drift and the scheduler's placement of threads change within
+    #: slice (A B C, then C B A: an even number puts every contender as early as late on
+    #: average): the machine's drift and the scheduler's placement of threads change within
     #: seconds, and hit every contender alike only when their runs interleave finely.
-    throughput_slices: int = 3
+    throughput_slices: int = 2
+    #: Per repeat, the seconds the contenders that decide a goal spend in that goal's cells,
+    #: in more slices of the same length (the others stop after ``throughput_slices``). Goal
+    #: 3 asks for a lead over 1.1.0 where both serve what 16 sleeping threads ask for: they
+    #: are about a percent apart, and the ratio of one 0.25 s slice pair spreads by 3.5 %
+    #: (sd). Goal 4's cells spread by 18 % per pair, as the machine's speed moves from one
+    #: slice to the next, against a 10 % margin. The spread shrinks with the time measured.
+    goal_3_seconds: float = 1.5
+    goal_4_seconds: float = 1.0
     threads: tuple[int, ...] = (1, 4, 16, 64)
     pools: tuple[int, ...] = (4, 16)
     works: tuple[float, ...] = (0.0, 0.010)
@@ -60,6 +107,8 @@ QUICK = Sizes(
     throughput_repeats=1,
     cell_seconds=0.15,
     throughput_slices=1,
+    goal_3_seconds=0.15,
+    goal_4_seconds=0.15,
     threads=(1, 4),
     pools=(4,),
     works=(0.0, 0.010),
@@ -132,6 +181,18 @@ class Plan:
         enough = [size for size in self.sizes.pools if threads <= size < pool]
         return min(enough) if enough else pool
 
+    @property
+    def slice_seconds(self) -> float:
+        return self.sizes.cell_seconds / self.sizes.throughput_slices
+
+    def slices(self, contender: Contender, position: Cell) -> int:
+        """How many slices ``contender`` runs at ``position``: more where it decides a goal."""
+        found = GOAL_CELLS.get((position.threads, position.pool or 0, position.work))
+        if found is None or contender.name not in found[1]:
+            return self.sizes.throughput_slices
+        seconds = {3: self.sizes.goal_3_seconds, 4: self.sizes.goal_4_seconds}[found[0]]
+        return max(self.sizes.throughput_slices, round(seconds / self.slice_seconds))
+
     def grid(self) -> list[Cell]:
         """Every position of the throughput grid, in the order the schedule runs them."""
         return [
@@ -141,6 +202,10 @@ class Plan:
             for threads in self.sizes.threads
         ]
 
+    def _throughput_order(self) -> list[Contender]:
+        rank = {name: number for number, name in enumerate(THROUGHPUT_ORDER)}
+        return sorted(self.running(THROUGHPUT), key=lambda c: rank.get(c.name, len(rank)))
+
     def schedule(self) -> list[tuple[Cell, list[tuple[Contender, Cell]]]]:
         """The throughput grid in the order it runs, each position with the contenders that
         measure something new there (and the cell they measure): contenders alternate cell by
@@ -149,7 +214,7 @@ class Plan:
         done: set[tuple[str, Cell]] = set()
         for position in self.grid():
             runs = []
-            for contender in self.running(THROUGHPUT):
+            for contender in self._throughput_order():
                 pool = self.measured_pool(contender, position.threads, position.pool or 0)
                 cell = Cell(position.threads, pool, position.work)
                 if (contender.name, cell) not in done:
@@ -178,8 +243,12 @@ class Plan:
             found[PER_QUERY] = (len(per_query) * s.per_query_processes, per_process + 1.0)
         schedule = self.schedule()
         if schedule:
-            runs = sum(len(contenders) for _, contenders in schedule)
-            per_step = runs * (s.cell_seconds + 0.12 * s.throughput_slices) / len(schedule)
+            slices = sum(
+                self.slices(contender, position)
+                for position, contenders in schedule
+                for contender, _ in contenders
+            )
+            per_step = slices * (self.slice_seconds + 0.1) / len(schedule)
             found[THROUGHPUT] = (len(schedule) * s.throughput_repeats, per_step)
         if "stats" in self.scenarios:
             found["stats"] = (1, 2.0 + 4 * (s.stats_rounds + 1) * s.stats_checkouts * 25e-6)

@@ -61,17 +61,21 @@ def run(
             for position, measured in schedule:
                 progress.step(THROUGHPUT, f"{position.label} (repeat {repeat + 1})")
                 slices: dict[str, list[dict[str, Any]]] = {c.name: [] for c, _ in measured}
-                for number in range(plan.sizes.throughput_slices):
-                    # A B C, C B A, ...: each contender as often early as late in the cell.
+                count = {c.name: plan.slices(c, position) for c, _ in measured}
+                for number in range(max(count.values())):
+                    # A B C, C B A, ...: each contender as often early as late in the cell;
+                    # those deciding a goal here go on alone for more slices.
                     order = measured if number % 2 == 0 else measured[::-1]
                     for contender, cell in order:
+                        if number >= count[contender.name]:
+                            continue
                         slices[contender.name].append(
                             by_name[contender.name].ask(
                                 "throughput",
                                 alias=alias_of(cell.pool),
                                 threads=cell.threads,
                                 work=cell.work,
-                                duration=plan.sizes.cell_seconds / plan.sizes.throughput_slices,
+                                duration=plan.slice_seconds,
                                 keep_latencies=True,
                             )
                         )
@@ -102,6 +106,7 @@ def merge_slices(slices: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "duration": sum(one["duration"] for one in slices),
         "completed": sum(one["completed"] for one in slices),
+        "done": sum(one["done"] for one in slices),
         "completed_with_tail": with_tail,
         "tail_seconds": max(one["tail_seconds"] for one in slices),
         "per_thread": [
@@ -150,7 +155,7 @@ def summarize(raw: dict[str, Any], plan: Plan) -> list[dict[str, Any]]:
                 continue
             found = [entry for entry in entries if entry is not None]
             measured = (contender.name, position.threads, found[0]["pool"], position.work)
-            rate = [entry["completed"] / entry["duration"] for entry in found]
+            rate = [entry["done"] / entry["duration"] for entry in found]
             row: dict[str, Any] = {
                 "contender": contender.name,
                 "threads": position.threads,
@@ -164,7 +169,7 @@ def summarize(raw: dict[str, Any], plan: Plan) -> list[dict[str, Any]]:
                 "failure_samples": sorted({s for e in found for s in e["failure_samples"]})[:5],
             }
             if all(entry is not None for entry in references):
-                reference_rate = [r["completed"] / r["duration"] for r in references if r]
+                reference_rate = [r["done"] / r["duration"] for r in references if r]
                 row["ratio"] = ratio_spread(rate, reference_rate)
             for name in ("p50", "p99"):
                 latencies = [e["latency"][name] * 1000 for e in found if e["latency"][name]]

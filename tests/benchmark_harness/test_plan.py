@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from benchmarks.contenders import BY_NAME, CONTENDERS, OURS, REFERENCE
-from benchmarks.plan import DEFAULT, QUICK, Cell, Plan
+from benchmarks.plan import DEFAULT, GOAL_CELLS, QUICK, THROUGHPUT_ORDER, Cell, Plan
 
 
 def test_every_issue_contender_is_there_and_the_reference_is_the_stock_pool() -> None:
@@ -59,6 +59,48 @@ def test_the_schedule_alternates_contenders_cell_by_cell_and_runs_each_cell_once
     assert sum(1 for name, _ in runs if name == "real_pool") == 12
     assert sum(1 for name, _ in runs if name == "persistent") == 8
     assert {cell.pool for name, cell in runs if name == "persistent"} == {None}
+
+
+def test_the_contenders_deciding_a_goal_run_longer_in_its_cells_and_only_there() -> None:
+    plan = Plan.make()
+    sizes = plan.sizes
+    base = sizes.throughput_slices
+    goal_3, goal_4 = Cell(16, 4, 0.010), Cell(64, 16, 0.0)
+    assert plan.slices(BY_NAME["1.1.0"], goal_3) * plan.slice_seconds == pytest.approx(
+        sizes.goal_3_seconds
+    )
+    assert plan.slices(BY_NAME["real_pool_dj"], goal_4) * plan.slice_seconds == pytest.approx(
+        sizes.goal_4_seconds
+    )
+    assert plan.slices(BY_NAME["1.1.0"], goal_4) == base  # goal 4 is ours against stock
+    assert plan.slices(BY_NAME["persistent"], goal_3) == base
+    assert plan.slices(BY_NAME["real_pool"], Cell(16, 4, 0.0)) > base
+    assert plan.slices(BY_NAME["real_pool"], Cell(4, 4, 0.010)) == base
+    # Every count even: A B ... then ... B A, each contender as early as late on average.
+    for position, measured in plan.schedule():
+        assert all(plan.slices(c, position) % 2 == 0 for c, _ in measured)
+
+
+def test_every_pair_a_goal_reads_runs_side_by_side() -> None:
+    plan = Plan.make()
+    assert {c.name for c in plan.running("throughput")} == set(THROUGHPUT_ORDER)
+    for position, measured in plan.schedule():
+        names = [c.name for c, _ in measured]
+        if (position.threads, position.pool, position.work) not in GOAL_CELLS:
+            continue
+        for ours, theirs in (
+            ("real_pool", "1.1.0"),
+            ("real_pool_dj", "1.1.0_dj"),
+            ("real_pool", "stock_pool"),
+            ("real_pool_dj", "stock_pool"),
+        ):
+            assert abs(names.index(ours) - names.index(theirs)) == 1, (position, names)
+
+
+def test_a_quick_run_never_adds_slices() -> None:
+    plan = Plan.make(quick=True)
+    for position, measured in plan.schedule():
+        assert {plan.slices(c, position) for c, _ in measured} == {1}
 
 
 def test_the_server_has_room_for_every_idle_pool_and_the_busiest_cell() -> None:

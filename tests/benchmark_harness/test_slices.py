@@ -12,6 +12,7 @@ def _slice(latencies: list[float], *, per_thread: list[int], cpu: float) -> dict
     return {
         "duration": 0.2,
         "completed": sum(per_thread),
+        "done": sum(per_thread) + 0.5,
         "completed_with_tail": len(latencies),
         "tail_seconds": max(latencies),
         "per_thread": per_thread,
@@ -31,6 +32,7 @@ def test_slices_add_up_and_percentiles_come_from_every_request() -> None:
     )
     assert merged["duration"] == pytest.approx(0.4)
     assert merged["completed"] == 19
+    assert merged["done"] == pytest.approx(20.0)
     assert merged["completed_with_tail"] == 20
     assert merged["per_thread"] == [11, 8]
     assert merged["cpu_per_request"] == pytest.approx(0.04 / 20)

@@ -89,6 +89,8 @@ def test_throughput_counts_per_thread_and_reports_latency(worker: WorkerProcess)
     assert len(found["per_thread"]) == 3
     assert found["completed"] == sum(found["per_thread"]) > 0
     assert found["completed_with_tail"] >= found["completed"]
+    # Each thread adds at most the share of one request in flight at the deadline.
+    assert found["completed"] <= found["done"] < found["completed"] + 3
     latency = found["latency"]
     assert 0.001 <= latency["p50"] <= latency["p99"] <= latency["max"]
     assert found["cpu_per_request"] > 0
@@ -99,6 +101,7 @@ def test_failed_requests_are_counted_not_dropped(worker: WorkerProcess) -> None:
     worker.ask("setup", databases={"broken": broken}, fill={"broken": 0})
     found = worker.ask("throughput", alias="broken", threads=2, work=0.0, duration=0.05)
     assert found["completed"] == 0
+    assert found["done"] == 0  # a failed request is no share of anything
     assert found["failures"] >= 2
     assert any("no_such_database" in sample for sample in found["failure_samples"])
 
