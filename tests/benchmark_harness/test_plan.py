@@ -97,6 +97,20 @@ def test_every_pair_a_goal_reads_runs_side_by_side() -> None:
             assert abs(names.index(ours) - names.index(theirs)) == 1, (position, names)
 
 
+def test_extra_slices_come_in_pairs_whatever_the_slice_length() -> None:
+    # 0.2 s slices: goal 4's 1 s would be 5 slices, goal 3's 1.5 s 7.5.
+    plan = Plan.make(cell_seconds=0.4, throughput_slices=2)
+    assert plan.slices(BY_NAME["real_pool"], Cell(64, 4, 0.0)) in (4, 6)
+    assert plan.slices(BY_NAME["real_pool"], Cell(16, 4, 0.010)) == 8
+    # An odd count chosen for every cell stays odd: the extra slices keep its parity.
+    odd = Plan.make(cell_seconds=0.75, throughput_slices=3)
+    assert odd.slices(BY_NAME["real_pool"], Cell(16, 4, 0.010)) == 7
+    assert odd.slices(BY_NAME["real_pool"], Cell(4, 4, 0.010)) == 3
+    # Cells longer than a goal's seconds: nothing extra.
+    long = Plan.make(cell_seconds=2.0, throughput_slices=6)
+    assert long.slices(BY_NAME["real_pool"], Cell(16, 4, 0.010)) == 6
+
+
 def test_a_quick_run_never_adds_slices() -> None:
     plan = Plan.make(quick=True)
     for position, measured in plan.schedule():
